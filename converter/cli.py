@@ -1,0 +1,346 @@
+"""The ``dicomweb2ohif`` command line: the only module that prints.
+
+stdout carries data (launch files, JSON, tables meant for piping); messages,
+warnings and progress go to stderr. Library errors become one line on stderr and
+exit code 1 (2 for usage errors); a traceback only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.table import Table
+
+from converter import __version__
+from converter.client import DEFAULT_TIMEOUT, DicomWebSource, StudyFilter, first_value
+from converter.errors import ConverterError, OutputError, UsageError
+from converter.mapper import map_datasets
+from converter.snapshot import Selection, count_instances, snapshot
+from converter.writer import (
+    InstanceUrls,
+    TemplateUrls,
+    WadoUriUrls,
+    default_wado_uri_root,
+    dumps,
+    launch_file,
+    write_atomic,
+)
+
+EXAMPLES = {
+    "snapshot": """examples:
+  dicomweb2ohif snapshot http://localhost:8042/dicom-web -o all.json
+  dicomweb2ohif snapshot http://localhost:8042/dicom-web --study 1.2.3.4 -o study.json
+  dicomweb2ohif snapshot https://pacs.example/dicom-web --modality CT \\
+      --study-date 20200101-20201231 --wado-uri-root https://viewer.example/wado -o ct.json
+  dicomweb2ohif snapshot http://localhost:8042/dicom-web -o - | jq '.studies | length'
+""",
+    "studies": """examples:
+  dicomweb2ohif studies http://localhost:8042/dicom-web
+  dicomweb2ohif studies http://localhost:8042/dicom-web --patient-id P123 --json
+""",
+    "map": """examples:
+  dicomweb2ohif map series-metadata.json
+  curl -s http://localhost:8042/dicom-web/studies/1.2.3/series/4.5.6/metadata | dicomweb2ohif map -
+""",
+}
+
+_DATE_RANGE_RE = re.compile(r"^(\d{8})?-?(\d{8})?$")
+_MODALITY_RE = re.compile(r"^[A-Z0-9_ ]{1,16}$")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so ``main`` stays testable in-process."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _study_date(text: str) -> str:
+    match = _DATE_RANGE_RE.match(text)
+    if not text or not match or not (match.group(1) or match.group(2)):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date or range (YYYYMMDD, YYYYMMDD-YYYYMMDD, -YYYYMMDD, YYYYMMDD-)"
+        )
+    return text
+
+
+def _modality(text: str) -> str:
+    if not _MODALITY_RE.match(text.upper()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a modality code such as CT or MR")
+    return text.upper()
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _add_server(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", help="DICOMweb root, e.g. http://localhost:8042/dicom-web")
+    parser.add_argument(
+        "--timeout", type=_positive, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+        help=f"per-request timeout (default {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("QIDO-RS filters (no filter: every study)")
+    group.add_argument("--patient-id", metavar="ID", help="PatientID to match")
+    group.add_argument("--study-date", type=_study_date, metavar="DATE",
+                       help="StudyDate or range, e.g. 20200101-20201231")
+    group.add_argument("--modality", type=_modality, help="ModalitiesInStudy, e.g. CT")
+    group.add_argument("--accession", metavar="NUMBER", help="AccessionNumber to match")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (also used by the docs and tests)."""
+    parser = _Parser(
+        prog="dicomweb2ohif",
+        description="Snapshot studies from a DICOMweb server into OHIF Viewer DICOM JSON "
+        "launch files (open with /viewer/dicomjson?url=...).",
+        epilog=EXAMPLES["snapshot"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or warnings")
+    parser.add_argument("-v", "--debug", action="store_true",
+                        help="log HTTP requests and show tracebacks")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    snap = commands.add_parser(
+        "snapshot", help="write one launch file with the selected studies",
+        description="Fetch the WADO-RS metadata of the selected studies and write one OHIF "
+        "DICOM JSON launch file.",
+        epilog=EXAMPLES["snapshot"], formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_server(snap)
+    snap.add_argument("--study", action="append", default=[], metavar="UID",
+                      help="a StudyInstanceUID to take (repeatable)")
+    _add_filters(snap)
+    snap.add_argument("-o", "--output", required=True, metavar="FILE",
+                      help="launch file to write (written atomically), or - for stdout")
+    urls = snap.add_argument_group("instance URLs written into the file")
+    urls.add_argument("--wado-uri-root", metavar="URL",
+                      help="public WADO-URI root a viewer will use (default: the DICOMweb "
+                      "root with its last path segment replaced by 'wado')")
+    urls.add_argument("--url-template", metavar="TEMPLATE",
+                      help="instead of WADO-URI, e.g. https://bucket/{study}/{series}/{instance}.dcm")
+    urls.add_argument("--document-url-template", metavar="TEMPLATE",
+                      help="with --url-template: where encapsulated PDFs can be read")
+    snap.add_argument("--keep-private", action="store_true",
+                      help="keep private tags (under their 8-hex key)")
+    snap.add_argument("--indent", type=int, metavar="N", help="pretty-print with N spaces")
+
+    studies = commands.add_parser(
+        "studies", help="list the studies on a server",
+        description="List matching studies (QIDO-RS) as a table, or as JSON with --json.",
+        epilog=EXAMPLES["studies"], formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_server(studies)
+    _add_filters(studies)
+    studies.add_argument("--json", action="store_true", help="print keyword-form JSON")
+
+    mapper = commands.add_parser(
+        "map", help="map saved PS3.18 metadata JSON to keyword form",
+        description="Read a PS3.18 JSON array (what .../metadata returns) and print the "
+        "naturalized keyword-form array.",
+        epilog=EXAMPLES["map"], formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mapper.add_argument("file", nargs="?", default="-", help="JSON file, or - for stdin")
+    mapper.add_argument("--keep-private", action="store_true", help="keep private tags")
+    mapper.add_argument("--indent", type=int, metavar="N", help="pretty-print with N spaces")
+    return parser
+
+
+class _Ui:
+    """Where messages go: rich on stderr, silenced by --quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.warnings = 0
+
+    def warn(self, message: str) -> None:
+        self.warnings += 1
+        if not self.quiet:
+            self.err.print(f"[yellow]warning:[/] {escape(message)}")
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self.err.print(escape(message))
+
+
+def _filter(args: argparse.Namespace) -> StudyFilter:
+    return StudyFilter(
+        patient_id=args.patient_id, study_date=args.study_date,
+        modality=args.modality, accession_number=args.accession,
+    )
+
+
+def _urls(args: argparse.Namespace, source: DicomWebSource) -> InstanceUrls:
+    if args.url_template:
+        if args.wado_uri_root:
+            raise UsageError("give --url-template or --wado-uri-root, not both")
+        return TemplateUrls(args.url_template, args.document_url_template)
+    if args.document_url_template:
+        raise UsageError("--document-url-template goes with --url-template")
+    return WadoUriUrls((args.wado_uri_root or default_wado_uri_root(source.root)).rstrip("/"))
+
+
+def _check_output(output: str) -> Path | None:
+    if output == "-":
+        return None
+    path = Path(output)
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give a file name such as {path}/snapshot.json")
+    if not (path.parent if str(path.parent) else Path(".")).is_dir():
+        raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
+    return path
+
+
+def _cmd_snapshot(args: argparse.Namespace, ui: _Ui) -> int:
+    selection = Selection(tuple(args.study), _filter(args))
+    path = _check_output(args.output)
+    source = DicomWebSource(args.url, timeout=args.timeout)
+    urls = _urls(args, source)
+
+    def progress(done: int, total: int, uid: str, instances: int) -> None:
+        ui.info(f"[{done}/{total}] study {uid}: {instances} instances")
+
+    studies = snapshot(source, selection, urls, keep_private=args.keep_private,
+                       warn=ui.warn, progress=progress)
+    data = dumps(launch_file(studies), indent=args.indent)
+    if path is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    write_atomic(path, data)
+    ui.info(f"wrote {len(studies)} studies, {count_instances(studies)} instances "
+            f"({len(data):,} bytes) to {path.resolve()}")
+    return 0
+
+
+STUDY_COLUMNS = (
+    ("StudyInstanceUID", "0020000D"),
+    ("PatientName", "00100010"),
+    ("PatientID", "00100020"),
+    ("StudyDate", "00080020"),
+    ("StudyDescription", "00081030"),
+    ("ModalitiesInStudy", "00080061"),
+    ("NumberOfStudyRelatedSeries", "00201206"),
+    ("NumberOfStudyRelatedInstances", "00201208"),
+)
+
+
+def _cmd_studies(args: argparse.Namespace, ui: _Ui) -> int:
+    source = DicomWebSource(args.url, timeout=args.timeout)
+    records = source.search_studies(_filter(args))
+    records.sort(key=lambda r: (str(first_value(r, "00080020") or ""),
+                                str(first_value(r, "0020000D") or "")))
+    mapped = map_datasets(records, warn=ui.warn)
+    if args.json:
+        sys.stdout.buffer.write(dumps(mapped, indent=2))
+        return 0
+    table = Table(title=None, box=None, show_edge=False, pad_edge=False)
+    headers = ("Study UID", "Patient", "ID", "Date", "Description", "Mod", "Ser", "Inst")
+    for header, (keyword, _tag) in zip(headers, STUDY_COLUMNS, strict=True):
+        numeric = keyword.startswith("NumberOf")
+        table.add_column(header, no_wrap=True, overflow="ignore",
+                         justify="right" if numeric else "left")
+    for record in mapped:
+        table.add_row(*(escape(_cell(record.get(k))) for k, _ in STUDY_COLUMNS))
+    # A width as large as the table needs: UIDs are copied by users, never cut.
+    out = Console(width=100_000, highlight=False, soft_wrap=True)
+    out.print(table)
+    ui.info(f"{len(mapped)} studies on {source.root}")
+    return 0
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "\\".join(_cell(v) for v in value)
+    return str(value)
+
+
+def _cmd_map(args: argparse.Namespace, ui: _Ui) -> int:
+    name = "stdin" if args.file == "-" else args.file
+    try:
+        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror}") from exc
+    try:
+        document = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConverterError(f"{name} is not JSON: {exc}") from exc
+    datasets = [document] if isinstance(document, dict) else document
+    if not isinstance(datasets, list):
+        raise ConverterError(f"{name} holds a JSON {type(document).__name__}, "
+                             "not a PS3.18 array of datasets")
+    mapped = map_datasets(datasets, keep_private=args.keep_private, warn=ui.warn)
+    sys.stdout.buffer.write(dumps(mapped, indent=args.indent))
+    return 0
+
+
+COMMANDS = {"snapshot": _cmd_snapshot, "studies": _cmd_studies, "map": _cmd_map}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "-v" in argv or "--debug" in argv
+    quiet = "-q" in argv or "--quiet" in argv
+    ui = _Ui(quiet)
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, force=True,
+        handlers=[RichHandler(console=ui.err, show_time=False, show_path=False)],
+        format="%(message)s",
+    )
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args, ui)
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+    except UsageError as exc:
+        if debug:
+            ui.err.print_exception()
+        ui.err.print(f"[red]error:[/] {escape(str(exc))}")
+        return 2
+    except ConverterError as exc:
+        if debug:
+            ui.err.print_exception()
+        ui.err.print(f"[red]error:[/] {escape(str(exc))}")
+        return 1
+    except KeyboardInterrupt:
+        ui.err.print("[red]interrupted[/]: nothing was written")
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # a bug: still one line, the traceback with --debug
+        if debug:
+            ui.err.print_exception()
+        ui.err.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
+                     "(run with --debug for the traceback and please report it)")
+        return 1
+
+
+def run() -> NoReturn:
+    """Console-script entry point."""
+    sys.exit(main())
