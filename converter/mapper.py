@@ -23,9 +23,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pydicom.datadict import DicomDictionary, RepeatersDictionary
-
 from converter.errors import MappingError
+from converter.keywords import describe_tag, keyword_for
 
 Warn = Callable[[str], None]
 """Receives one human-readable sentence per problem found in a usable answer."""
@@ -63,59 +62,6 @@ ENCAPSULATED_DOCUMENT_TAG = "00420011"
 _DS_RE = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 _IS_RE = re.compile(r"^\s*[+-]?\d+\s*$")
 _TAG_RE = re.compile(r"^[0-9A-Fa-f]{8}$")
-
-
-# --- the data dictionary ------------------------------------------------------
-
-
-def _build_keywords() -> dict[str, tuple[str, str]]:
-    """Tag -> (keyword, VR), retired keywords prefixed ``RETIRED_`` as dcmjs names them."""
-    table: dict[str, tuple[str, str]] = {}
-    for tag, (vr, _vm, _name, retired, keyword) in DicomDictionary.items():
-        if not keyword:
-            continue
-        name = f"RETIRED_{keyword}" if retired == "Retired" else keyword
-        table[f"{tag:08X}"] = (name, vr.split(" ")[0])
-    return table
-
-
-_KEYWORDS = _build_keywords()
-_REPEATERS = [
-    (mask.upper(), entry) for mask, entry in RepeatersDictionary.items() if entry[4]
-]
-_LOOKUP_CACHE: dict[str, tuple[str, str | None, bool]] = {}
-
-
-def _repeater(tag: str) -> tuple[str, str] | None:
-    """Keyword of a repeating-group tag such as overlay ``60xx3000`` (PS3.5 7.6)."""
-    for mask, (vr, _vm, _name, retired, keyword) in _REPEATERS:
-        if all(m == "X" or m == t for m, t in zip(mask, tag, strict=True)):
-            name = f"RETIRED_{keyword}" if retired == "Retired" else keyword
-            return name, vr.split(" ")[0]
-    return None
-
-
-def describe_tag(tag: str) -> tuple[str, str | None, bool]:
-    """Return ``(key, dictionary VR or None, is_private)`` for an 8-hex tag.
-
-    The key is the dictionary keyword, or the upper-case 8-hex tag for private
-    and unknown tags (as dcmjs names them). Results are cached: a study repeats
-    the same few hundred tags thousands of times.
-    """
-    hit = _LOOKUP_CACHE.get(tag)
-    if hit is not None:
-        return hit
-    upper = tag.upper()
-    private = int(upper[3], 16) % 2 == 1
-    entry = None if private else (_KEYWORDS.get(upper) or _repeater(upper))
-    result = (entry[0], entry[1], False) if entry else (upper, None, private)
-    _LOOKUP_CACHE[tag] = result
-    return result
-
-
-def keyword_for(tag: str) -> str:
-    """The key under which ``tag`` is written (keyword, or 8-hex when not in the dictionary)."""
-    return describe_tag(tag)[0]
 
 
 # --- values -------------------------------------------------------------------
@@ -282,6 +228,8 @@ _CONVERTERS: dict[str, Callable[[_Mapper, list[Any], str], list[Any]]] = {
     "IS": _Mapper.is_,
 }
 """Per-VR value conversions; every other VR keeps its PS3.18 values as they are."""
+
+__all__ = ["describe_tag", "empty_value", "keyword_for", "map_dataset", "map_datasets"]
 
 
 def map_dataset(

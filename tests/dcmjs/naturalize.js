@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Reference side of the dcmjs agreement test and the mapper benchmark.
 //
-//   node naturalize.js < datasets.json            -> naturalized JSON array on stdout
+//   node naturalize.js < datasets.json            -> {"natural": [...], "names": {tag: name}}
+//                                                   names: the key dcmjs gives every tag seen
 //   node naturalize.js --bench N < datasets.json  -> {"instances": k, "seconds": s} for N
 //                                                   passes of naturalizeDataset only
 //
@@ -47,6 +48,18 @@ if (args[0] === "--bench") {
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   process.stdout.write(JSON.stringify({ instances: count, seconds }) + "\n");
 } else {
-  const out = datasets.map(ds => naturalize(ds));
-  process.stdout.write(JSON.stringify(out));
+  const dict = dcmjs.data.DicomMetaDictionary;
+  const names = {};
+  const collect = ds => {
+    for (const [tag, element] of Object.entries(ds)) {
+      const entry = dict.dictionary[dict.punctuateTag(tag)];
+      names[tag] = entry ? entry.name : tag;
+      if (element && element.vr === "SQ" && Array.isArray(element.Value)) {
+        element.Value.forEach(item => item && collect(item));
+      }
+    }
+  };
+  datasets.forEach(collect);
+  const natural = datasets.map(ds => naturalize(ds));
+  process.stdout.write(JSON.stringify({ natural, names }));
 }

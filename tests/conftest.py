@@ -1,0 +1,50 @@
+"""Shared test fixtures: throwaway Orthanc servers loaded with test data.
+
+Each server is a real Orthanc (Debian packages ``orthanc`` and ``orthanc-dicomweb``)
+on a free loopback port with its own temporary storage, started here and stopped
+at the end of the session. Nothing relies on a system service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from fixtures.orthanc import Orthanc
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_DICOM = ROOT / "fixtures" / "dicom"
+
+
+def fixture_files() -> list[Path]:
+    """Every Part 10 file that fixtures/make_fixtures.py made."""
+    files = sorted(p for p in FIXTURE_DICOM.rglob("*.dcm") if p.is_file())
+    assert files, f"no fixture files under {FIXTURE_DICOM}: run fixtures/make_fixtures.py"
+    return files
+
+
+@pytest.fixture(scope="session")
+def fixture_headers() -> list[pydicom.Dataset]:
+    """The fixture files read directly with pydicom: the oracle the pipeline is checked against."""
+    return [pydicom.dcmread(p, stop_before_pixels=True) for p in fixture_files()]
+
+
+@pytest.fixture(scope="session")
+def orthanc() -> Iterator[Orthanc]:
+    """An Orthanc holding exactly the fixture files."""
+    with Orthanc() as server:
+        server.upload(fixture_files())
+        yield server
+
+
+@pytest.fixture(scope="session")
+def realworld_orthanc() -> Iterator[Orthanc]:
+    """An Orthanc holding the real-world corpus (files made by others, shipped in packages)."""
+    from tests.realworld import realworld_files
+
+    with Orthanc() as server:
+        server.upload(realworld_files())
+        yield server
