@@ -107,6 +107,13 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--accession", metavar="NUMBER", help="AccessionNumber to match")
 
 
+def _add_verbosity(parser: argparse.ArgumentParser, default: Any = False) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="no progress or warnings on stderr")
+    parser.add_argument("-v", "--debug", action="store_true", default=default,
+                        help="log HTTP requests and show tracebacks")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (also used by the docs and tests)."""
     parser = _Parser(
@@ -117,9 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or warnings")
-    parser.add_argument("-v", "--debug", action="store_true",
-                        help="log HTTP requests and show tracebacks")
+    _add_verbosity(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
@@ -165,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     mapper.add_argument("file", nargs="?", default="-", help="JSON file, or - for stdin")
     mapper.add_argument("--keep-private", action="store_true", help="keep private tags")
     mapper.add_argument("--indent", type=int, metavar="N", help="pretty-print with N spaces")
+    for sub in (snap, studies, mapper):
+        _add_verbosity(sub, default=argparse.SUPPRESS)  # also accepted after the command
     return parser
 
 

@@ -306,7 +306,9 @@ def build_series(ordered: Sequence[Mapping[str, Any]], study_uid: str,
             if direct is not None:
                 md = {**md, "EncapsulatedDocument": {"DirectRetrieveURL": direct}}
         entries.extend(frame_entries(md, "dicomweb:" + url))
-    return Series(_pick(ordered[0], SERIES_FIELDS), tuple(entries))
+    # From the first entry: for an enhanced multi-frame object that is frame 1
+    # with its functional groups lifted, so SliceThickness is there too.
+    return Series(_pick(entries[0].metadata, SERIES_FIELDS), tuple(entries))
 
 
 def build_study(series_instances: Iterable[Sequence[Mapping[str, Any]]],
