@@ -124,44 +124,69 @@ class _Mapper:
             self.warn(f"{path}: {message}")
 
     def dataset(self, dataset: Mapping[str, Any], path: str = "") -> dict[str, Any]:
-        if not isinstance(dataset, Mapping):
+        if dataset.__class__ is not dict and not isinstance(dataset, Mapping):
             raise MappingError(
                 f"{path or 'dataset'}: expected a JSON object of tag-keyed elements, "
                 f"got {type(dataset).__name__}"
             )
         out: dict[str, Any] = {}
+        keep_private = self.keep_private
+        tag_info = _TAG_INFO
+        plain = _PLAIN_VRS
         for tag, element in dataset.items():
-            if not isinstance(tag, str) or not _TAG_RE.match(tag):
-                self._warn(path or "dataset", f"key {tag!r} is not an 8-hex DICOM tag; dropped")
+            info = tag_info.get(tag)
+            if info is None:
+                info = _classify(tag)
+                if info is None:
+                    self._warn(path or "dataset", f"key {tag!r} is not an 8-hex DICOM tag; dropped")
+                    continue
+            key, dict_vr, private, dropped = info
+            if dropped or (private and not keep_private):
                 continue
-            key, dict_vr, private = describe_tag(tag)
-            if private and not self.keep_private:
-                continue
+            # Fast path: the common well-formed element of a VR without conversion.
+            if element.__class__ is dict:
+                values = element.get("Value")
+                if values.__class__ is list and values:
+                    vr = element.get("vr")
+                    if vr in plain:
+                        if len(values) > 1:
+                            out[key] = values
+                        else:
+                            single = values[0]
+                            out[key] = empty_value(vr) if single is None else single
+                        continue
+                    if vr == "DS" or vr == "IS":
+                        # Servers send numbers (PS3.18 F.2.3); strings take the slow path.
+                        if len(values) == 1:
+                            single = values[0]
+                            if single.__class__ is not str:
+                                out[key] = single
+                                continue
+                        elif not any(v.__class__ is str for v in values):
+                            out[key] = values
+                            continue
+                    elif vr == "SQ":
+                        where = f"{path}{key}"
+                        out[key] = [self._item(item, f"{where}[{i}].")
+                                    for i, item in enumerate(values)]
+                        continue
             where = f"{path}{key}"
             if not isinstance(element, Mapping):
                 raise MappingError(
                     f"{where} ({tag}): element is {type(element).__name__}, not a JSON object",
                     tag=tag,
                 )
-            value = self.element(tag, key, dict_vr, element, where)
-            if value is not _DROP:
-                out[key] = value
+            out[key] = self.element(key, dict_vr, element, where)
         return out
 
-    def element(
-        self, tag: str, key: str, dict_vr: str | None, element: Mapping[str, Any], where: str
-    ) -> Any:
+    def element(self, key: str, dict_vr: str | None, element: Mapping[str, Any], where: str) -> Any:
+        """The slow path: conversions, empty values, binary data and broken elements."""
         vr = element.get("vr")
         if vr not in ALL_VRS:
             fallback = dict_vr if dict_vr in ALL_VRS else "UN"
             problem = "has no vr" if vr is None else f"has unknown vr {vr!r}"
             self._warn(where, f"{problem}; read as {fallback}")
             vr = fallback
-        tag_upper = tag.upper()
-        if tag_upper in PIXEL_AND_WAVEFORM_TAGS or (
-            tag_upper[:2] in ("50", "60") and tag_upper[4:] == "3000"
-        ):
-            return _DROP
         values = element.get("Value")
         if values is None or values == []:
             if "InlineBinary" in element:
@@ -216,11 +241,24 @@ class _Mapper:
         return self._numbers(values, where, True, "IS")
 
 
-class _Drop:
-    """Marker for an element that is left out of the output."""
+_PLAIN_VRS = ALL_VRS - {"SQ", "PN", "DS", "IS"}
+"""VRs whose PS3.18 values are written as they are (the mapper's fast path)."""
+
+_TAG_INFO: dict[str, tuple[str, str | None, bool, bool]] = {}
 
 
-_DROP = _Drop()
+def _classify(tag: Any) -> tuple[str, str | None, bool, bool] | None:
+    """(key, dictionary VR, private, dropped) of a tag, cached; None if not an 8-hex tag."""
+    if not isinstance(tag, str) or not _TAG_RE.match(tag):
+        return None
+    key, dict_vr, private = describe_tag(tag)
+    upper = tag.upper()
+    dropped = upper in PIXEL_AND_WAVEFORM_TAGS or (
+        upper[:2] in ("50", "60") and upper[4:] == "3000"
+    )
+    info = (key, dict_vr, private, dropped)
+    _TAG_INFO[tag] = info
+    return info
 
 _CONVERTERS: dict[str, Callable[[_Mapper, list[Any], str], list[Any]]] = {
     "PN": _Mapper.pn,
