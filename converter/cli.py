@@ -8,10 +8,14 @@ exit code 1 (2 for usage errors); a traceback only with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
+import os
 import re
+import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -22,19 +26,29 @@ from rich.markup import escape
 from rich.table import Table
 
 from converter import __version__
-from converter.client import DEFAULT_TIMEOUT, DicomWebSource, StudyFilter, first_value
+from converter.client import (
+    DEFAULT_TIMEOUT,
+    Credentials,
+    DicomWebSource,
+    RetryPolicy,
+    StudyFilter,
+    first_value,
+)
+from converter.console import SnapshotProgress, Ui, summary
 from converter.errors import ConverterError, OutputError, UsageError
 from converter.mapper import map_datasets
-from converter.snapshot import Selection, count_instances, snapshot
+from converter.snapshot import DEFAULT_WORKERS, Selection, plan, snapshot
+from converter.store import SingleFile, Store, StudyFolder
 from converter.writer import (
     InstanceUrls,
     TemplateUrls,
     WadoUriUrls,
     default_wado_uri_root,
     dumps,
-    launch_file,
-    write_atomic,
 )
+
+PASSWORD_ENV = "DICOMWEB2OHIF_PASSWORD"
+TOKEN_ENV = "DICOMWEB2OHIF_TOKEN"
 
 EXAMPLES = {
     "snapshot": """examples:
@@ -43,6 +57,8 @@ EXAMPLES = {
   dicomweb2ohif snapshot https://pacs.example/dicom-web --modality CT \\
       --study-date 20200101-20201231 --wado-uri-root https://viewer.example/wado -o ct.json
   dicomweb2ohif snapshot http://localhost:8042/dicom-web -o - | jq '.studies | length'
+  DICOMWEB2OHIF_PASSWORD=... dicomweb2ohif snapshot https://pacs.example/dicom-web \
+      --user migrator --workers 8 --gzip -o launch-files/
 """,
     "studies": """examples:
   dicomweb2ohif studies http://localhost:8042/dicom-web
@@ -90,12 +106,37 @@ def _positive(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip() or not re.match(r"^[!#-'*+.^-z|~0-9A-Za-z-]+$", name.strip()):
+        raise argparse.ArgumentTypeError("a header is given as 'Name: value'")
+    return name.strip(), value.strip()
+
+
 def _add_server(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", help="DICOMweb root, e.g. http://localhost:8042/dicom-web")
-    parser.add_argument(
+    net = parser.add_argument_group("connection")
+    net.add_argument(
         "--timeout", type=_positive, default=DEFAULT_TIMEOUT, metavar="SECONDS",
         help=f"per-request timeout (default {DEFAULT_TIMEOUT:g})",
     )
+    net.add_argument("--retries", type=_count, default=5, metavar="N",
+                     help="attempts per request on busy answers and dropped connections "
+                     "(default 5, exponential backoff, Retry-After respected)")
+    net.add_argument("--user", metavar="NAME",
+                     help=f"HTTP basic auth user; password from ${PASSWORD_ENV} or a prompt")
+    net.add_argument("--token", metavar="TOKEN",
+                     help=f"bearer token (better: set ${TOKEN_ENV}, kept out of shell history)")
+    net.add_argument("--header", type=_header, action="append", default=[], metavar="'NAME: VALUE'",
+                     help="extra request header (repeatable)")
+    net.add_argument("--ca-bundle", metavar="PEM", help="CA certificates to verify the server with")
+    net.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -138,8 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--study", action="append", default=[], metavar="UID",
                       help="a StudyInstanceUID to take (repeatable)")
     _add_filters(snap)
-    snap.add_argument("-o", "--output", required=True, metavar="FILE",
-                      help="launch file to write (written atomically), or - for stdout")
+    snap.add_argument("-o", "--output", required=True, metavar="FILE|DIR/",
+                      help="launch file to write (atomically), - for stdout, or a folder "
+                      "(trailing /) for one file per study plus index.json, resumable")
+    snap.add_argument("--limit", type=_count, metavar="N", help="take at most N studies")
+    run_group = snap.add_argument_group("large runs")
+    run_group.add_argument("--workers", type=_count, default=DEFAULT_WORKERS, metavar="N",
+                           help=f"concurrent requests (default {DEFAULT_WORKERS})")
+    run_group.add_argument("--page-size", type=_count, default=500, metavar="N",
+                           help="QIDO-RS page size (limit/offset paging, default 500)")
+    run_group.add_argument("--gzip", action="store_true",
+                           help="folder output: write <uid>.json.gz")
+    run_group.add_argument("--force", action="store_true",
+                           help="folder output: rewrite studies that are up to date")
     urls = snap.add_argument_group("instance URLs written into the file")
     urls.add_argument("--wado-uri-root", metavar="URL",
                       help="public WADO-URI root a viewer will use (default: the DICOMweb "
@@ -175,24 +227,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Ui:
-    """Where messages go: rich on stderr, silenced by --quiet."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
-        self.warnings = 0
-
-    def warn(self, message: str) -> None:
-        self.warnings += 1
-        if not self.quiet:
-            self.err.print(f"[yellow]warning:[/] {escape(message)}")
-
-    def info(self, message: str) -> None:
-        if not self.quiet:
-            self.err.print(escape(message))
-
-
 def _filter(args: argparse.Namespace) -> StudyFilter:
     return StudyFilter(
         patient_id=args.patient_id, study_date=args.study_date,
@@ -210,36 +244,90 @@ def _urls(args: argparse.Namespace, source: DicomWebSource) -> InstanceUrls:
     return WadoUriUrls((args.wado_uri_root or default_wado_uri_root(source.root)).rstrip("/"))
 
 
-def _check_output(output: str) -> Path | None:
+def _credentials(args: argparse.Namespace) -> Credentials:
+    password = None
+    if args.user:
+        password = os.environ.get(PASSWORD_ENV)
+        if password is None:
+            if not sys.stdin.isatty():
+                raise UsageError(f"--user {args.user}: set ${PASSWORD_ENV} (no terminal to ask on)")
+            password = getpass.getpass(f"password for {args.user}: ")
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    return Credentials(args.user, password, token, tuple(args.header))
+
+
+def _source(args: argparse.Namespace, ui: Ui) -> DicomWebSource:
+    verify: bool | str = True
+    if args.ca_bundle:
+        if args.insecure:
+            raise UsageError("give --ca-bundle or --insecure, not both")
+        if not Path(args.ca_bundle).is_file():
+            raise UsageError(f"--ca-bundle {args.ca_bundle}: no such file")
+        verify = args.ca_bundle
+    elif args.insecure:
+        verify = False
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+        ui.warn("TLS certificates are not verified (--insecure): anyone on the path can "
+                "read and change the answers")
+    return DicomWebSource(args.url, timeout=args.timeout, credentials=_credentials(args),
+                          verify=verify, retry=RetryPolicy(attempts=args.retries), warn=ui.warn)
+
+
+def _target(output: str) -> tuple[str, Path | None]:
+    """("stdout" | "file" | "folder", path), checked before any request is made."""
     if output == "-":
-        return None
+        return "stdout", None
     path = Path(output)
-    if path.is_dir():
-        raise OutputError(f"{path} is a folder; give a file name such as {path}/snapshot.json")
+    if output.endswith(("/", os.sep)) or path.is_dir():
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"{path} exists and is not a folder")
+        parent = path.resolve().parent
+        if not parent.is_dir():
+            raise OutputError(f"cannot create {path}: folder {parent} does not exist")
+        return "folder", path
     if not (path.parent if str(path.parent) else Path(".")).is_dir():
         raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
-    return path
+    return "file", path
 
 
-def _cmd_snapshot(args: argparse.Namespace, ui: _Ui) -> int:
-    selection = Selection(tuple(args.study), _filter(args))
-    path = _check_output(args.output)
-    source = DicomWebSource(args.url, timeout=args.timeout)
+def _write_stdout(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
+def _cmd_snapshot(args: argparse.Namespace, ui: Ui) -> int:
+    selection = Selection(tuple(args.study), _filter(args), args.limit)
+    kind, path = _target(args.output)
+    if args.gzip and kind != "folder":
+        raise UsageError("--gzip goes with folder output (-o DIR/)")
+    source = _source(args, ui)
     urls = _urls(args, source)
-
-    def progress(done: int, total: int, uid: str, instances: int) -> None:
-        ui.info(f"[{done}/{total}] study {uid}: {instances} instances")
-
-    studies = snapshot(source, selection, urls, keep_private=args.keep_private,
-                       warn=ui.warn, progress=progress)
-    data = dumps(launch_file(studies), indent=args.indent)
-    if path is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return 0
-    write_atomic(path, data)
-    ui.info(f"wrote {len(studies)} studies, {count_instances(studies)} instances "
-            f"({len(data):,} bytes) to {path.resolve()}")
+    studies = plan(source, selection, page_size=args.page_size)
+    store: Store
+    if kind == "folder":
+        assert path is not None
+        store = StudyFolder(path, compress=args.gzip, force=args.force, indent=args.indent,
+                            warn=ui.warn)
+    else:
+        store = SingleFile(path, [s.uid for s in studies], args.indent, sink=_write_stdout)
+    target = "stdout" if path is None else str(path.resolve())
+    with SnapshotProgress(ui) as progress:
+        try:
+            report = snapshot(source, selection, urls, store, workers=args.workers,
+                              keep_private=args.keep_private, warn=ui.warn, events=progress,
+                              studies=studies)
+        except KeyboardInterrupt:
+            progress.__exit__(None, None, None)
+            done = "nothing was written" if kind != "folder" else (
+                "finished studies are kept and indexed; run the same command again to finish")
+            ui.error(f"interrupted: {done}")
+            return 130
+    summary(ui, report, target)
+    if report.failed:
+        return 1
+    if report.written == 0 and report.skipped == 0:
+        ui.error("no study was written")
+        return 1
     return 0
 
 
@@ -255,9 +343,9 @@ STUDY_COLUMNS = (
 )
 
 
-def _cmd_studies(args: argparse.Namespace, ui: _Ui) -> int:
-    source = DicomWebSource(args.url, timeout=args.timeout)
-    records = source.search_studies(_filter(args))
+def _cmd_studies(args: argparse.Namespace, ui: Ui) -> int:
+    source = _source(args, ui)
+    records = list(source.iter_studies(_filter(args)))
     records.sort(key=lambda r: (str(first_value(r, "00080020") or ""),
                                 str(first_value(r, "0020000D") or "")))
     mapped = map_datasets(records, warn=ui.warn)
@@ -287,7 +375,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _cmd_map(args: argparse.Namespace, ui: _Ui) -> int:
+def _cmd_map(args: argparse.Namespace, ui: Ui) -> int:
     name = "stdin" if args.file == "-" else args.file
     try:
         raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
@@ -314,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "-v" in argv or "--debug" in argv
     quiet = "-q" in argv or "--quiet" in argv
-    ui = _Ui(quiet)
+    ui = Ui(quiet)
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING, force=True,
         handlers=[RichHandler(console=ui.err, show_time=False, show_path=False)],
@@ -322,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "snapshot":
+            _interrupt_on_sigterm()
         return COMMANDS[args.command](args, ui)
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
@@ -348,6 +438,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _interrupt_on_sigterm() -> None:
+    """``kill`` stops a run like Ctrl-C: finished files kept and indexed, nothing partial."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def run() -> NoReturn:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    if code == 130:
+        # Requests still in flight on worker threads end with the process.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

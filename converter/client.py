@@ -1,18 +1,23 @@
 """Talking to a DICOMweb server: QIDO-RS searches and WADO-RS metadata (PS3.18 10.4, 10.6).
 
-Built on dicomweb-client with a :class:`requests.Session` of our own so that every
-request has a timeout and credentials never travel inside a URL. Every failure
-becomes a :class:`~converter.errors.ServerError` that names the URL (without
-credentials), the HTTP status and a short excerpt of the answer.
+Built on dicomweb-client, with one :class:`requests.Session` per worker thread, a
+timeout on every request, retries with exponential backoff on the answers a busy
+server gives (connection errors after first contact, 429, 500, 502, 503, 504,
+truncated or unparsable bodies; ``Retry-After`` respected), and credentials kept
+out of every URL and message. Every final failure becomes a
+:class:`~converter.errors.ServerError` that names the URL (without credentials),
+the HTTP status and a short excerpt of the answer.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import email.utils
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -30,6 +35,12 @@ STUDY_FIELDS = (
     "NumberOfStudyRelatedInstances",
 )
 """Optional study attributes asked for with ``includefield`` (PS3.18 10.6.1.2)."""
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+"""Answers that say "try again later" (RFC 9110 15.6, RFC 6585 4)."""
+
+T = TypeVar("T")
+Warn = Callable[[str], None]
 
 
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -94,9 +105,66 @@ class StudyFilter:
         return not self.as_params()
 
 
-@dataclass
+@dataclass(frozen=True)
+class Credentials:
+    """How to authenticate; never printed (``repr`` hides the secrets).
+
+    ``headers`` are extra request headers such as ``("X-Api-Key", "...")``.
+    """
+
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    def secrets(self) -> list[str]:
+        """Every secret string, so callers can check that none leaks."""
+        values = [self.password, self.token, *(v for _, v in self.headers)]
+        return [v for v in values if v]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts and exponential backoff: wait ``backoff * 2**(n-1)`` s, at most ``max_wait``.
+
+    A ``Retry-After`` answer header (seconds or an HTTP date, RFC 9110 10.2.3)
+    replaces the computed wait, capped at ``max_wait``.
+    """
+
+    attempts: int = 5
+    backoff: float = 0.5
+    max_wait: float = 30.0
+
+    def wait(self, attempt: int, retry_after: str | None = None) -> float:
+        if retry_after:
+            seconds = _retry_after_seconds(retry_after)
+            if seconds is not None:
+                return min(max(seconds, 0.0), self.max_wait)
+        return min(self.backoff * 2 ** (attempt - 1), self.max_wait)
+
+
+def _retry_after_seconds(value: str) -> float | None:
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when.timestamp() - time.time()
+
+
+class _Transient(Exception):
+    """An answer worth asking again for; carries the error to raise when attempts run out."""
+
+    def __init__(self, error: ServerError, retry_after: str | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
 class DicomWebSource:
-    """One DICOMweb server, e.g. ``http://localhost:8042/dicom-web``.
+    """One DICOMweb server, e.g. ``http://localhost:8042/dicom-web``; safe to share between threads.
 
     Parameters
     ----------
@@ -104,46 +172,196 @@ class DicomWebSource:
         The DICOMweb root; ``user:password@`` in it becomes HTTP basic auth.
     timeout:
         Seconds for connecting and between received bytes, on every request.
-    session:
-        A session to reuse (headers, auth, TLS settings); one is made if omitted.
+    credentials:
+        Basic auth, bearer token and extra headers (see :class:`Credentials`).
+    verify:
+        TLS verification: ``True`` (default), a CA bundle path, or ``False``.
+    retry:
+        Attempts and backoff for transient failures.
+    warn:
+        Receives server ``Warning`` headers (PS3.18 6.7.1.2: results were capped).
     """
 
-    url: str
-    timeout: float = DEFAULT_TIMEOUT
-    session: requests.Session | None = None
-    root: str = field(init=False)
-    _client: DICOMwebClient = field(init=False, repr=False)
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        credentials: Credentials | None = None,
+        verify: bool | str = True,
+        retry: RetryPolicy | None = None,
+        warn: Warn | None = None,
+    ) -> None:
+        self.root, from_url = split_credentials(url)
+        creds = credentials or Credentials()
+        if from_url is not None and creds.user is None:
+            creds = Credentials(from_url[0], from_url[1], creds.token, creds.headers)
+        self.credentials = creds
+        self.timeout = timeout
+        self.verify = verify
+        self.retry = retry or RetryPolicy()
+        self.warn = warn
+        self._local = threading.local()
+        self._contacted = threading.Event()
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
 
-    def __post_init__(self) -> None:
-        self.root, credentials = split_credentials(self.url)
-        session = self.session or requests.Session()
-        if credentials is not None:
-            session.auth = credentials
-        session.headers.setdefault("User-Agent", "dicomweb2ohif")
-        self.session = session
-        self._client = DICOMwebClient(self.root, session=session, timeout=self.timeout)
-        # Retries and backoff on 429/503/504 are handled here with a short budget;
-        # longer unattended runs configure more (PS3.18 6.7.1.2 busy answers).
-        self._client.set_http_retry_params(
-            retry=True, max_attempts=3, wait_exponential_multiplier=200
-        )
+    # -- sessions --------------------------------------------------------------
+
+    def session(self) -> requests.Session:
+        """This thread's session (one per worker: connections are reused, never shared)."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            creds = self.credentials
+            if creds.user is not None:
+                session.auth = (creds.user, creds.password or "")
+            if creds.token:
+                session.headers["Authorization"] = f"Bearer {creds.token}"
+            for name, value in creds.headers:
+                session.headers[name] = value
+            session.headers["User-Agent"] = "dicomweb2ohif"
+            session.verify = self.verify
+            session.hooks["response"].append(self._on_response)
+            self._local.session = session
+        return session
+
+    def _client(self) -> DICOMwebClient:
+        client: DICOMwebClient | None = getattr(self._local, "client", None)
+        if client is None:
+            client = DICOMwebClient(self.root, session=self.session(), timeout=self.timeout)
+            client.set_http_retry_params(retry=False)  # retries are ours, see _call
+            self._local.client = client
+        return client
+
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        warning = response.headers.get("Warning")
+        if warning and self.warn is not None:
+            key = f"{response.url.split('?')[0]} {warning}"
+            with self._lock:
+                if key in self._warned:
+                    return
+                self._warned.add(key)
+            self.warn(f"server warning on {redact(response.url.split('?')[0])}: {warning}")
+
+    # -- requests with retries -------------------------------------------------
+
+    def _call(self, url: str, fn: Callable[[DICOMwebClient], T],
+              check: Callable[[T], str | None] | None = None) -> T:
+        """Run one request, retrying transient failures; ``check`` names a bad answer's problem."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = self._once(url, fn, check)
+                self._contacted.set()
+                return result
+            except _Transient as transient:
+                if attempt >= self.retry.attempts:
+                    error = transient.error
+                    if attempt > 1:
+                        error = ServerError(f"{error} (after {attempt} attempts)", url=error.url,
+                                            status=error.status, body=error.body)
+                    raise error from transient
+                time.sleep(self.retry.wait(attempt, transient.retry_after))
+
+    def _once(self, url: str, fn: Callable[[DICOMwebClient], T],
+              check: Callable[[T], str | None] | None) -> T:
+        shown = redact(url)
+        try:
+            result = fn(self._client())
+        except requests.HTTPError as exc:
+            response = exc.response
+            status = response.status_code if response is not None else None
+            body = _excerpt(response.text) if response is not None else ""
+            hint = {
+                401: "the server wants credentials (--user, --token, or user:password@ in the URL)",
+                403: "the credentials were refused",
+                404: "check the DICOMweb root URL and the UIDs",
+            }.get(status or 0, "")
+            detail = f": {body}" if body else ""
+            advice = f" ({hint})" if hint else ""
+            error = ServerError(f"HTTP {status} from {shown}{advice}{detail}", url=shown,
+                                status=status, body=body)
+            if status in RETRY_STATUSES:
+                retry_after = response.headers.get("Retry-After") if response is not None else None
+                raise _Transient(error, retry_after) from exc
+            raise error from exc
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError: not a JSON answer
+            raise _Transient(ServerError(
+                f"{shown} did not answer JSON (is this a DICOMweb root?): {_excerpt(str(exc), 80)}",
+                url=shown)) from exc
+        except requests.Timeout as exc:
+            raise _Transient(ServerError(
+                f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)", url=shown
+            )) from exc
+        except requests.ConnectionError as exc:
+            error = ServerError(
+                f"cannot connect to {shown}: is the server running and the URL right? "
+                f"({_reason(exc)})", url=shown)
+            if not self._contacted.is_set():
+                raise error from exc  # first contact: most likely a wrong URL, say so at once
+            raise _Transient(error) from exc
+        except (requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as exc:
+            raise _Transient(ServerError(
+                f"the answer from {shown} was cut short ({_reason(exc)})", url=shown)) from exc
+        except requests.RequestException as exc:
+            raise ServerError(f"request to {shown} failed: {_reason(exc)}", url=shown) from exc
+        problem = check(result) if check is not None else None
+        if problem:
+            raise _Transient(ServerError(f"{shown} {problem}", url=shown))
+        return result
 
     # -- searches ------------------------------------------------------------
 
-    def search_studies(self, study_filter: StudyFilter | None = None) -> list[dict[str, Any]]:
-        """QIDO-RS ``GET {root}/studies`` with the filter's matching keys."""
+    def search_studies(self, study_filter: StudyFilter | None = None, *, limit: int | None = None,
+                       offset: int | None = None) -> list[dict[str, Any]]:
+        """One QIDO-RS ``GET {root}/studies`` page with the filter's matching keys."""
         params = study_filter.as_params() if study_filter else {}
-        with self._errors(f"{self.root}/studies"):
-            return self._client.search_for_studies(
-                search_filters=params or None, fields=list(STUDY_FIELDS), get_remaining=False
-            )
+        url = f"{self.root}/studies"
+        return self._call(url, lambda c: c.search_for_studies(
+            search_filters=params or None, fields=list(STUDY_FIELDS), limit=limit, offset=offset,
+        ), _check_datasets)
+
+    def iter_studies(self, study_filter: StudyFilter | None = None, *, page_size: int = 500,
+                     max_studies: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every matching study, paging with ``limit``/``offset`` (PS3.18 8.3.4.4).
+
+        Stops when a page is short or empty. A server that ignores ``offset``
+        sends the same page again: that is detected, warned about, and ends the
+        paging instead of looping forever.
+        """
+        offset = 0
+        seen: set[str] = set()
+        yielded = 0
+        while True:
+            page = self.search_studies(study_filter, limit=page_size, offset=offset)
+            uids = [first_value(r, "0020000D") for r in page]
+            fresh = [r for r, uid in zip(page, uids, strict=True) if uid not in seen]
+            if page and not fresh:
+                if self.warn is not None:
+                    self.warn(f"{self.root}/studies ignored offset={offset} (the same studies "
+                              "came back); paging stopped: some studies may be missing")
+                return
+            for record, uid in zip(page, uids, strict=True):
+                if uid in seen:
+                    continue
+                seen.add(str(uid))
+                yield record
+                yielded += 1
+                if max_studies is not None and yielded >= max_studies:
+                    return
+            if len(page) < page_size:
+                return
+            offset += len(page)
 
     def find_study(self, study_uid: str) -> dict[str, Any]:
         """The QIDO-RS study record of one UID, or :class:`NotFoundError`."""
-        with self._errors(f"{self.root}/studies?StudyInstanceUID={study_uid}"):
-            found = self._client.search_for_studies(
-                search_filters={"StudyInstanceUID": study_uid}, fields=list(STUDY_FIELDS)
-            )
+        url = f"{self.root}/studies?StudyInstanceUID={study_uid}"
+        found = self._call(url, lambda c: c.search_for_studies(
+            search_filters={"StudyInstanceUID": study_uid}, fields=list(STUDY_FIELDS)
+        ), _check_datasets)
         for study in found:
             if first_value(study, "0020000D") == study_uid:
                 return study
@@ -151,8 +369,9 @@ class DicomWebSource:
 
     def search_series(self, study_uid: str) -> list[dict[str, Any]]:
         """QIDO-RS ``GET {root}/studies/{uid}/series``."""
-        with self._errors(f"{self.root}/studies/{study_uid}/series"):
-            return self._client.search_for_series(study_instance_uid=study_uid)
+        url = f"{self.root}/studies/{study_uid}/series"
+        return self._call(url, lambda c: c.search_for_series(study_instance_uid=study_uid),
+                          _check_datasets)
 
     def series_metadata(self, study_uid: str, series_uid: str) -> list[dict[str, Any]]:
         """WADO-RS ``GET {root}/studies/{s}/series/{se}/metadata`` (PS3.18 10.4.1.1.2).
@@ -161,53 +380,15 @@ class DicomWebSource:
         is one huge answer that some servers build slowly.
         """
         url = f"{self.root}/studies/{study_uid}/series/{series_uid}/metadata"
-        with self._errors(url):
-            datasets = self._client.retrieve_series_metadata(study_uid, series_uid)
-        if not isinstance(datasets, list) or not all(isinstance(d, dict) for d in datasets):
-            raise ServerError(
-                f"{url} answered JSON that is not an array of datasets (PS3.18 F.2)", url=url
-            )
-        return datasets
+        return self._call(url, lambda c: c.retrieve_series_metadata(study_uid, series_uid),
+                          _check_datasets)
 
-    # -- errors --------------------------------------------------------------
 
-    @contextmanager
-    def _errors(self, url: str) -> Iterator[None]:
-        """Turn requests/dicomweb-client failures into one clear :class:`ServerError`."""
-        try:
-            yield
-        except requests.HTTPError as exc:
-            response = exc.response
-            status = response.status_code if response is not None else None
-            body = _excerpt(response.text) if response is not None else ""
-            hint = {
-                401: "the server wants credentials (put user:password@ in the URL)",
-                403: "the credentials were refused",
-                404: "check the DICOMweb root URL and the UIDs",
-            }.get(status or 0, "")
-            detail = f": {body}" if body else ""
-            advice = f" ({hint})" if hint else ""
-            raise ServerError(
-                f"HTTP {status} from {url}{advice}{detail}", url=url, status=status, body=body
-            ) from exc
-        except requests.exceptions.JSONDecodeError as exc:
-            raise ServerError(
-                f"{url} did not answer JSON (is this a DICOMweb root?): {exc}", url=url
-            ) from exc
-        except json.JSONDecodeError as exc:
-            raise ServerError(f"{url} did not answer JSON: {exc}", url=url) from exc
-        except requests.Timeout as exc:
-            raise ServerError(
-                f"no answer from {url} within {self.timeout:g} s (raise --timeout?)", url=url
-            ) from exc
-        except requests.ConnectionError as exc:
-            raise ServerError(
-                f"cannot connect to {url}: is the server running and the URL right? "
-                f"({_reason(exc)})",
-                url=url,
-            ) from exc
-        except requests.RequestException as exc:
-            raise ServerError(f"request to {url} failed: {_reason(exc)}", url=url) from exc
+def _check_datasets(answer: Any) -> str | None:
+    """PS3.18 F.2: a JSON array of dataset objects; anything else is a bad answer."""
+    if not isinstance(answer, list) or not all(isinstance(d, dict) for d in answer):
+        return "answered JSON that is not an array of datasets (PS3.18 F.2)"
+    return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -216,6 +397,9 @@ def _reason(exc: BaseException) -> str:
     text = str(getattr(inner, "reason", inner))
     if text.startswith("<") and ">: " in text:  # urllib3: "<...Connection object at 0x..>: why"
         text = text.split(">: ", 1)[1]
+    cut = re.search(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)", text)
+    if cut:
+        return f"connection closed after {cut.group(1)} bytes, {cut.group(2)} more expected"
     return _excerpt(text, 120)
 
 

@@ -1,23 +1,29 @@
-"""Snapshot: select studies on a server, fetch and map their metadata, build the model.
+"""Snapshot: select studies on a server, fetch and map their metadata, store launch files.
 
-The library entry point of ``dicomweb2ohif snapshot``; data flows one way,
-client -> mapper -> writer. Nothing here prints: problems go to ``warn`` and
-progress to ``progress``.
+The library entry point of ``dicomweb2ohif snapshot``. Data flows one way,
+client -> mapper -> writer -> store. Series metadata is fetched by a bounded pool
+of worker threads (each with its own HTTP session); at most a few studies are in
+flight at once, so memory does not grow with the number of studies in folder
+mode. A study that fails is reported and skipped; the others go on. Nothing here
+prints: problems go to ``warn`` and progress to an :class:`Events` object.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from converter.client import DicomWebSource, StudyFilter, first_value
-from converter.errors import NotFoundError, UsageError
+from converter.errors import ConverterError, NotFoundError, UsageError
 from converter.mapper import Warn, map_datasets
+from converter.store import Store
 from converter.writer import InstanceUrls, Study, build_study, is_valid_uid
 
-Progress = Callable[[int, int, str, int], None]
-"""Called after each study: (done, total, study UID, instances in it)."""
+DEFAULT_WORKERS = 4
+"""Concurrent metadata requests (chosen by measurement, see benchmarks/)."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class Selection:
 
     study_uids: tuple[str, ...] = ()
     study_filter: StudyFilter = field(default_factory=StudyFilter)
+    limit: int | None = None
 
     def __post_init__(self) -> None:
         for uid in self.study_uids:
@@ -35,92 +42,263 @@ class Selection:
                 )
         if self.study_uids and not self.study_filter.is_empty():
             raise UsageError("give either --study UIDs or filters, not both")
+        if self.limit is not None and self.limit < 1:
+            raise UsageError("--limit must be at least 1")
 
 
-def _study_sort_key(record: dict[str, Any]) -> tuple[str, str, str]:
-    return (
-        str(first_value(record, "00080020") or ""),
-        str(first_value(record, "00080030") or ""),
-        str(first_value(record, "0020000D") or ""),
-    )
+@dataclass(frozen=True)
+class PlannedStudy:
+    """A selected study: its UID and what QIDO said about it (for resume and progress)."""
+
+    uid: str
+    instances: int | None
+    date: str = ""
+    time: str = ""
 
 
-def select_studies(source: DicomWebSource, selection: Selection) -> list[str]:
-    """The UIDs of the selected studies, in a deterministic order.
+class Events(Protocol):
+    """Progress of a run (the CLI draws it; tests record it)."""
+
+    def planned(self, studies: list[PlannedStudy]) -> None: ...
+
+    def study(self, uid: str, status: str, instances: int, message: str = "") -> None:
+        """``status`` is ``written``, ``skipped`` or ``failed``."""
+        ...
+
+
+@dataclass
+class Report:
+    """What a run did: the final summary."""
+
+    written: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    instances: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+
+
+def _as_count(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _planned(record: dict[str, Any]) -> PlannedStudy | None:
+    uid = first_value(record, "0020000D")
+    if not isinstance(uid, str) or not uid:
+        return None
+    return PlannedStudy(uid, _as_count(first_value(record, "00201208")),
+                        str(first_value(record, "00080020") or ""),
+                        str(first_value(record, "00080030") or ""))
+
+
+def plan(source: DicomWebSource, selection: Selection, *,
+         page_size: int = 500) -> list[PlannedStudy]:
+    """The selected studies in a deterministic order.
 
     Explicit UIDs keep the user's order (duplicates dropped) and must all exist;
-    QIDO results are ordered by StudyDate, StudyTime, then UID.
+    QIDO results (paged) are ordered by StudyDate, StudyTime, then UID.
     """
     if selection.study_uids:
-        uids = list(dict.fromkeys(selection.study_uids))
-        for uid in uids:
-            source.find_study(uid)
-        return uids
-    records = source.search_studies(selection.study_filter)
-    uids = []
-    for record in sorted(records, key=_study_sort_key):
-        uid = first_value(record, "0020000D")
-        if isinstance(uid, str) and uid and uid not in uids:
-            uids.append(uid)
-    if not uids:
-        what = "matching the filters" if not selection.study_filter.is_empty() else ""
-        raise NotFoundError(f"no study {what} on {source.root}".replace("  ", " "))
-    return uids
+        studies = []
+        for uid in dict.fromkeys(selection.study_uids):
+            found = _planned(source.find_study(uid))
+            studies.append(found or PlannedStudy(uid, None))
+        return studies[: selection.limit] if selection.limit else studies
+    records = source.iter_studies(selection.study_filter, page_size=page_size)
+    planned = {}
+    for record in records:
+        study = _planned(record)
+        if study is not None and study.uid not in planned:
+            planned[study.uid] = study
+    ordered = sorted(planned.values(), key=lambda s: (s.date, s.time, s.uid))
+    if not ordered:
+        what = " matching the filters" if not selection.study_filter.is_empty() else ""
+        raise NotFoundError(f"no study{what} on {source.root}")
+    return ordered[: selection.limit] if selection.limit else ordered
 
 
-def fetch_study(
-    source: DicomWebSource, study_uid: str, *, keep_private: bool = False, warn: Warn | None = None
-) -> list[list[dict[str, Any]]]:
-    """The mapped metadata of every instance of one study, grouped by series."""
-    groups = []
-    for record in source.search_series(study_uid):
-        series_uid = first_value(record, "0020000E")
-        if not isinstance(series_uid, str) or not series_uid:
-            if warn:
-                warn(f"study {study_uid}: a series record has no SeriesInstanceUID; skipped")
-            continue
-        where = f"study {study_uid} series {series_uid}"
+@dataclass
+class _Job:
+    """One study in flight: its series and their mapped metadata as they arrive."""
 
-        def series_warn(message: str, where: str = where) -> None:
-            if warn:
-                warn(f"{where}: {message}")
+    study: PlannedStudy
+    series: list[str] = field(default_factory=list)
+    results: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    pending: int = 0
+    listed: bool = False
+    error: str | None = None
 
-        datasets = source.series_metadata(study_uid, series_uid)
-        mapped = map_datasets(datasets, keep_private=keep_private, warn=series_warn)
+
+class _Run:
+    """The scheduling loop: a window of studies, their series fetched by the pool."""
+
+    def __init__(self, source: DicomWebSource, urls: InstanceUrls, store: Store, *,
+                 workers: int, keep_private: bool, warn: Warn | None,
+                 events: Events | None) -> None:
+        self.source = source
+        self.urls = urls
+        self.store = store
+        self.workers = workers
+        self.keep_private = keep_private
+        self.warn = warn
+        self.events = events
+        self.report = Report()
+        self.inflight: dict[Future[Any], tuple[_Job, int]] = {}
+
+    def _series_task(self, job: _Job, series_uid: str) -> list[dict[str, Any]]:
+        where = f"study {job.study.uid} series {series_uid}"
+
+        def series_warn(message: str) -> None:
+            if self.warn:
+                self.warn(f"{where}: {message}")
+
+        datasets = self.source.series_metadata(job.study.uid, series_uid)
+        mapped = map_datasets(datasets, keep_private=self.keep_private, warn=series_warn)
         if not mapped:
             series_warn("the server lists this series but returned no instance metadata; skipped")
-            continue
-        groups.append(mapped)
-    return groups
+        return mapped
+
+    def _submit_series(self, pool: ThreadPoolExecutor, job: _Job,
+                       records: list[dict[str, Any]]) -> None:
+        for record in records:
+            series_uid = first_value(record, "0020000E")
+            if not isinstance(series_uid, str) or not series_uid:
+                if self.warn:
+                    self.warn(f"study {job.study.uid}: a series record has no SeriesInstanceUID; "
+                              "skipped")
+                continue
+            job.series.append(series_uid)
+        job.pending = len(job.series)
+        for index, series_uid in enumerate(job.series):
+            self.inflight[pool.submit(self._series_task, job, series_uid)] = (job, index)
+
+    def _finish(self, job: _Job) -> None:
+        uid = job.study.uid
+        groups = [job.results[i] for i in range(len(job.series)) if job.results.get(i)]
+        if job.error is None and not groups:
+            job.error = "no instance metadata on the server"
+        if job.error is None:
+            try:
+                study = build_study(groups, self.urls, study_uid=uid)
+                self.report.bytes += self.store.write(study)
+            except ConverterError as exc:
+                job.error = str(exc)
+        if job.error is not None:
+            self.report.failed.append((uid, job.error))
+            if self.events:
+                self.events.study(uid, "failed", 0, job.error)
+            return
+        count = int(study.fields["NumInstances"])
+        if job.study.instances is not None and count != job.study.instances and self.warn:
+            self.warn(f"study {uid}: {count} instances fetched but the server's study list said "
+                      f"{job.study.instances} (changed during the run?)")
+        self.report.written += 1
+        self.report.instances += count
+        if self.events:
+            self.events.study(uid, "written", count)
+
+    def run(self, studies: Iterable[PlannedStudy]) -> Report:
+        started = time.monotonic()
+        todo: Iterator[PlannedStudy] = iter(studies)
+        window = max(2, self.workers * 2)  # studies in flight: bounds memory in folder mode
+        active: list[_Job] = []
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="dicomweb2ohif")
+        interrupted = True
+        try:
+            exhausted = False
+            while True:
+                while not exhausted and len(active) < window:
+                    study = next(todo, None)
+                    if study is None:
+                        exhausted = True
+                        break
+                    if self.store.up_to_date(study.uid, study.instances):
+                        self.report.skipped += 1
+                        if self.events:
+                            self.events.study(study.uid, "skipped", study.instances or 0)
+                        continue
+                    job = _Job(study)
+                    if not is_valid_uid(study.uid):
+                        # Never put it into a request path or a file name (PS3.5 9.1).
+                        job.error = (f"the server lists a study whose UID {study.uid[:80]!r} is "
+                                     "not a valid DICOM UID; skipped")
+                        self._finish(job)
+                        continue
+                    active.append(job)
+                    self.inflight[pool.submit(self.source.search_series, study.uid)] = (job, -1)
+                if not self.inflight:
+                    break
+                done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
+                for future in done:
+                    job, index = self.inflight.pop(future)
+                    self._collect(pool, job, index, future)
+                for job in [j for j in active if j.listed and j.pending == 0]:
+                    active.remove(job)
+                    self._finish(job)
+            interrupted = False
+        finally:
+            # On Ctrl-C do not wait for requests in flight; they end with the process.
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def _collect(self, pool: ThreadPoolExecutor, job: _Job, index: int,
+                 future: Future[Any]) -> None:
+        try:
+            result = future.result()
+        except ConverterError as exc:
+            if job.error is None:
+                job.error = str(exc)
+            if index >= 0:
+                job.pending -= 1
+            job.listed = True
+            return
+        if index < 0:
+            job.listed = True
+            self._submit_series(pool, job, result)
+            return
+        job.pending -= 1
+        job.results[index] = result
 
 
 def snapshot(
     source: DicomWebSource,
     selection: Selection,
     urls: InstanceUrls,
+    store: Store,
     *,
+    workers: int = DEFAULT_WORKERS,
     keep_private: bool = False,
     warn: Warn | None = None,
-    progress: Progress | None = None,
-) -> list[Study]:
-    """Fetch, map and build every selected study (in selection order)."""
-    uids = select_studies(source, selection)
-    studies: list[Study] = []
-    for done, uid in enumerate(uids, start=1):
-        groups = fetch_study(source, uid, keep_private=keep_private, warn=warn)
-        if not groups:
-            if warn:
-                warn(f"study {uid}: no instance metadata on the server; left out")
-            continue
-        study = build_study(groups, urls, study_uid=uid)
-        studies.append(study)
-        if progress:
-            progress(done, len(uids), uid, int(study.fields["NumInstances"]))
-    if not studies:
-        raise NotFoundError(f"none of the selected studies has instances on {source.root}")
-    return studies
+    events: Events | None = None,
+    studies: list[PlannedStudy] | None = None,
+) -> Report:
+    """Fetch, map, build and store every selected study; returns the summary.
+
+    A study that fails (server error after retries, unusable metadata, a UID
+    unfit for a file name) is reported in ``Report.failed`` and gets no output;
+    the run goes on. ``studies`` skips the planning step when already known.
+    """
+    planned = studies if studies is not None else plan(source, selection)
+    if events:
+        events.planned(planned)
+    run = _Run(source, urls, store, workers=max(1, workers), keep_private=keep_private,
+               warn=warn, events=events)
+    try:
+        report = run.run(planned)
+    except BaseException:
+        store.abort()  # keep what is complete, write nothing partial
+        raise
+    report.bytes += store.close()
+    return report
 
 
-def count_instances(studies: Sequence[Study]) -> int:
+def count_instances(studies: list[Study]) -> int:
     """SOP instances across studies (not frame entries)."""
     return sum(int(s.fields["NumInstances"]) for s in studies)

@@ -8,7 +8,9 @@ talks HTTP to it like to any server.
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,13 +19,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass
 class Canned:
-    """One answer: status, content type and body (``truncate_to`` cuts the body short)."""
+    """One answer: status, content type and body.
+
+    ``truncate_to`` cuts the body short; ``delay`` waits before answering (a
+    stall past the client's timeout); ``reset`` closes the connection without
+    any answer.
+    """
 
     status: int = 200
     body: bytes = b""
     content_type: str = "application/dicom+json"
     truncate_to: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    reset: bool = False
+
+
+Route = Canned | list[Canned]
+"""A list answers the requests to its path in turn (the last one for any after)."""
 
 
 @dataclass
@@ -35,15 +48,40 @@ class FaultServer:
 
 
 @contextmanager
-def fault_server(routes: dict[str, Canned], default: Canned | None = None) -> Iterator[FaultServer]:
-    """Serve ``routes`` (path without query -> answer) on a free loopback port."""
+def fault_server(routes: dict[str, Route], default: Canned | None = None,
+                 headers_seen: list[dict[str, str]] | None = None) -> Iterator[FaultServer]:
+    """Serve ``routes`` (path without query -> answer) on a free loopback port.
+
+    ``headers_seen`` receives the request headers of every request.
+    """
     seen: list[str] = []
     fallback = default or Canned(404, b'{"error": "not here"}', "application/json")
+    lock = threading.Lock()
+    turns: dict[str, int] = {}
+
+    def pick(path: str) -> Canned:
+        route = routes.get(path, fallback)
+        if isinstance(route, Canned):
+            return route
+        with lock:
+            turn = turns.get(path, 0)
+            turns[path] = turn + 1
+        return route[min(turn, len(route) - 1)]
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_GET(self) -> None:
             seen.append(self.path)
-            answer = routes.get(self.path.split("?", 1)[0], fallback)
+            if headers_seen is not None:
+                headers_seen.append(dict(self.headers.items()))
+            answer = pick(self.path.split("?", 1)[0])
+            if answer.delay:
+                time.sleep(answer.delay)
+            if answer.reset:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.content_type)
             self.send_header("Content-Length", str(len(answer.body)))

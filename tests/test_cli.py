@@ -118,10 +118,13 @@ class TestServerErrors:
     def test_html_instead_of_json(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         page = Canned(200, b"<html><body>Login</body></html>", "text/html")
         with fault_server({"/dicom-web/studies": page}) as server:
-            code, _, err = run(capsys, "snapshot", server.url + "/dicom-web",
+            code, _, err = run(capsys, "snapshot", server.url + "/dicom-web", "--retries", "2",
                                "-o", str(tmp_path / "o.json"))
         assert code == 1
-        assert f"{server.url}/dicom-web/studies did not answer JSON" in one_line_error(err)
+        line = one_line_error(err)
+        assert f"{server.url}/dicom-web/studies did not answer JSON" in line
+        assert line.endswith("(after 2 attempts)")
+        assert len(server.requests) == 2
 
     def test_truncated_metadata_body(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         study = {"0020000D": {"vr": "UI", "Value": ["1.2.3"]}}
@@ -133,9 +136,12 @@ class TestServerErrors:
             "/rs/studies/1.2.3/series/1.2.3.4/metadata": Canned(200, metadata, truncate_to=20),
         }
         with fault_server(routes) as server:
-            code, _, err = run(capsys, "snapshot", server.url + "/rs", "-o", str(tmp_path / "o.json"))
+            code, _, err = run(capsys, "snapshot", server.url + "/rs", "--retries", "2", "-q",
+                               "-o", str(tmp_path / "o.json"))
         assert code == 1
-        assert "series/1.2.3.4/metadata" in one_line_error(err)
+        line = one_line_error(err)
+        assert line.startswith("error: study 1.2.3 failed and was not written: the answer from ")
+        assert "series/1.2.3.4/metadata was cut short (connection closed after 20 bytes" in line
         assert list(tmp_path.iterdir()) == []
 
     def test_metadata_of_the_wrong_shape(self, capsys: pytest.CaptureFixture[str],
@@ -148,9 +154,11 @@ class TestServerErrors:
             "/rs/studies/1.2.3/series/1.2.3.4/metadata": Canned(200, b'[["not", "a", "dataset"]]'),
         }
         with fault_server(routes) as server:
-            code, _, err = run(capsys, "snapshot", server.url + "/rs", "-o", str(tmp_path / "o.json"))
+            code, _, err = run(capsys, "snapshot", server.url + "/rs", "--retries", "1", "-q",
+                               "-o", str(tmp_path / "o.json"))
         assert code == 1
         assert "answered JSON that is not an array of datasets" in one_line_error(err)
+        assert list(tmp_path.iterdir()) == []
 
     def test_debug_shows_the_traceback(self, capsys: pytest.CaptureFixture[str]) -> None:
         code, _, err = run(capsys, "studies", f"http://127.0.0.1:{closed_port()}/rs", "--debug")
@@ -171,10 +179,13 @@ class TestOutput:
         assert code == 1
         assert "does not exist" in one_line_error(err)
 
-    def test_output_is_a_folder(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-        code, _, err = run(capsys, "snapshot", "http://127.0.0.1:1/rs", "-o", str(tmp_path))
+    def test_folder_output_onto_a_file(self, capsys: pytest.CaptureFixture[str],
+                                       tmp_path: Path) -> None:
+        (tmp_path / "taken").write_text("x")
+        code, _, err = run(capsys, "snapshot", "http://127.0.0.1:1/rs",
+                           "-o", str(tmp_path / "taken") + "/")
         assert code == 1
-        assert "is a folder" in one_line_error(err)
+        assert "exists and is not a folder" in one_line_error(err)
 
     @pytest.mark.orthanc
     def test_stdout(self, orthanc: Orthanc, capsys: pytest.CaptureFixture[str]) -> None:
