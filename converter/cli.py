@@ -26,6 +26,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from converter import __version__
+from converter.cli_serve import add_parser as add_serve_parser
+from converter.cli_serve import cmd_serve
 from converter.client import (
     DEFAULT_TIMEOUT,
     Credentials,
@@ -146,6 +148,8 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
                        help="StudyDate or range, e.g. 20200101-20201231")
     group.add_argument("--modality", type=_modality, help="ModalitiesInStudy, e.g. CT")
     group.add_argument("--accession", metavar="NUMBER", help="AccessionNumber to match")
+    group.add_argument("--page-size", type=_count, default=500, metavar="N",
+                       help="studies per QIDO-RS page (limit/offset paging, default 500)")
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, default: Any = False) -> None:
@@ -186,8 +190,6 @@ def build_parser() -> argparse.ArgumentParser:
     run_group = snap.add_argument_group("large runs")
     run_group.add_argument("--workers", type=_count, default=DEFAULT_WORKERS, metavar="N",
                            help=f"concurrent requests (default {DEFAULT_WORKERS})")
-    run_group.add_argument("--page-size", type=_count, default=500, metavar="N",
-                           help="QIDO-RS page size (limit/offset paging, default 500)")
     run_group.add_argument("--gzip", action="store_true",
                            help="folder output: write <uid>.json.gz")
     run_group.add_argument("--force", action="store_true",
@@ -222,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     mapper.add_argument("file", nargs="?", default="-", help="JSON file, or - for stdin")
     mapper.add_argument("--keep-private", action="store_true", help="keep private tags")
     mapper.add_argument("--indent", type=int, metavar="N", help="pretty-print with N spaces")
-    for sub in (snap, studies, mapper):
+    served = add_serve_parser(commands)
+    for sub in (snap, studies, mapper, served):
         _add_verbosity(sub, default=argparse.SUPPRESS)  # also accepted after the command
     return parser
 
@@ -345,7 +348,7 @@ STUDY_COLUMNS = (
 
 def _cmd_studies(args: argparse.Namespace, ui: Ui) -> int:
     source = _source(args, ui)
-    records = list(source.iter_studies(_filter(args)))
+    records = list(source.iter_studies(_filter(args), page_size=args.page_size))
     records.sort(key=lambda r: (str(first_value(r, "00080020") or ""),
                                 str(first_value(r, "0020000D") or "")))
     mapped = map_datasets(records, warn=ui.warn)
@@ -394,7 +397,8 @@ def _cmd_map(args: argparse.Namespace, ui: Ui) -> int:
     return 0
 
 
-COMMANDS = {"snapshot": _cmd_snapshot, "studies": _cmd_studies, "map": _cmd_map}
+COMMANDS = {"snapshot": _cmd_snapshot, "studies": _cmd_studies, "map": _cmd_map,
+            "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
