@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 import requests
 from dicomweb_client.api import DICOMwebClient
 
@@ -377,11 +378,21 @@ class DicomWebSource:
         """WADO-RS ``GET {root}/studies/{s}/series/{se}/metadata`` (PS3.18 10.4.1.1.2).
 
         Per series rather than per study: study-level metadata of a large study
-        is one huge answer that some servers build slowly.
+        is one huge answer that some servers build slowly. The request goes out
+        on this thread's session like dicomweb-client's, but the body is parsed
+        with orjson straight from bytes: parsing is the client's largest cost
+        (about half of the stdlib parser's time on Orthanc's answers).
         """
         url = f"{self.root}/studies/{study_uid}/series/{series_uid}/metadata"
-        return self._call(url, lambda c: c.retrieve_series_metadata(study_uid, series_uid),
-                          _check_datasets)
+
+        def fetch(_client: DICOMwebClient) -> Any:
+            answer = self.session().get(
+                url, headers={"Accept": "application/dicom+json, application/json"},
+                timeout=self.timeout)
+            answer.raise_for_status()
+            return orjson.loads(answer.content) if answer.content else []
+
+        return self._call(url, fetch, _check_datasets)
 
 
 def _check_datasets(answer: Any) -> str | None:

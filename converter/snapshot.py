@@ -10,9 +10,11 @@ prints: problems go to ``warn`` and progress to an :class:`Events` object.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -290,13 +292,32 @@ def snapshot(
         events.planned(planned)
     run = _Run(source, urls, store, workers=max(1, workers), keep_private=keep_private,
                warn=warn, events=events)
-    try:
-        report = run.run(planned)
-    except BaseException:
-        store.abort()  # keep what is complete, write nothing partial
-        raise
-    report.bytes += store.close()
+    with _few_collections():
+        try:
+            report = run.run(planned)
+        except BaseException:
+            store.abort()  # keep what is complete, write nothing partial
+            raise
+        report.bytes += store.close()
     return report
+
+
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector rarely while metadata streams through.
+
+    A study's metadata is millions of small acyclic dicts and lists, freed by
+    reference counting; the default thresholds make the collector rescan them
+    over and over (measured: half of the parse time). Restored afterwards.
+    """
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 50)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 def count_instances(studies: list[Study]) -> int:

@@ -115,6 +115,7 @@ class StudyFolder:
             folder.mkdir(exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create {folder}: {exc.strerror}") from exc
+        self._remove_stale_temporaries()
         self.entries: dict[str, dict[str, Any]] = self._load_index()
         self._recover()
         self._dirty = False
@@ -130,6 +131,12 @@ class StudyFolder:
                 "(PS3.5 9.1); not used as a file name, study skipped"
             )
         return f"{study_uid}.json.gz" if self.compress else f"{study_uid}.json"
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete ``.<name>.*.part`` files a hard-killed run left (see ``write_atomic``)."""
+        for path in self.folder.glob(".*.part"):
+            if path.is_file():
+                path.unlink(missing_ok=True)
 
     # -- index -----------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import orjson
+
 from converter.errors import OutputError, UsageError
 from converter.mapper import empty_value
 
@@ -241,18 +243,33 @@ def _as_int(value: Any) -> int:
     return 0
 
 
+FUNCTIONAL_GROUPS = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
+
+
 def frame_entries(metadata: Mapping[str, Any], url: str) -> list[Instance]:
     """Entries for one instance: one per frame for multi-frame images, else one.
 
-    OHIF's ``dicomjson`` source turns each entry into one image and uses its url
-    as the imageId, so a multi-frame image needs one entry per frame with a
-    one-based ``frame=N`` (FORMAT.md; measured in OHIF 3.13.2). Each frame entry
-    carries what that frame needs: the attributes of the shared and of its own
-    functional-group items (PS3.3 C.7.6.16) are lifted to the top level, as
-    OHIF's ``combineFrameInstance`` would, and neither functional-group sequence
-    is copied, so the file grows linearly with frames (OHIF issue #4259).
-    ``NumberOfFrames`` is left out of frame entries: with it OHIF would expand
-    each entry into every frame again.
+    What OHIF Viewer 3.13.2 does with them (read in its source, measured in the
+    real viewer by ``tests/e2e``):
+
+    * its DicomMetadataStore keeps only the *first* entry of each
+      SOPInstanceUID, and its display set has ``NumberOfFrames`` images only if
+      that entry says so; ``getImageIdsForDisplaySet`` then takes the url of
+      the i-th entry with that SOPInstanceUID as the imageId of frame i. So
+      every entry keeps ``NumberOfFrames`` (without it the viewer shows frame 1
+      only) and has its own one-based ``frame=N`` url (``frame=0`` fails to load);
+    * the metadata of frame N is ``combineFrameInstance(N, first entry)``: the
+      first entry's top level, then its shared functional-group item, then its
+      N-th per-frame item (PS3.3 C.7.6.16) -- except that a top-level
+      ``ImagePositionPatient`` wins over the per-frame one. So the first entry
+      carries both functional-group sequences and nothing lifted from a
+      per-frame item: lifting frame 1's position would put every frame there.
+
+    Entries 2..N carry the instance's attributes without the functional-group
+    sequences, with their own shared and per-frame items lifted to the top
+    level, so each still says which frame it is and where. The sequences are
+    written once per instance, so the file grows linearly with frames (OHIF
+    issue #4259 is the quadratic copy of them into every entry).
     """
     frames = _as_int(metadata.get("NumberOfFrames"))
     if frames <= 1 or metadata.get("SOPClassUID") in WHOLE_MULTIFRAME_SOP_CLASSES:
@@ -260,16 +277,11 @@ def frame_entries(metadata: Mapping[str, Any], url: str) -> list[Instance]:
     per_frame = metadata.get("PerFrameFunctionalGroupsSequence")
     per_frame = per_frame if isinstance(per_frame, list) else []
     shared = metadata.get("SharedFunctionalGroupsSequence")
-    shared_item = shared[0] if isinstance(shared, list) and shared else {}
-    base = {
-        k: v
-        for k, v in metadata.items()
-        if k not in ("NumberOfFrames", "PerFrameFunctionalGroupsSequence",
-                     "SharedFunctionalGroupsSequence")
-    }
-    base.update(_lift(shared_item))
-    entries = []
-    for frame in range(1, frames + 1):
+    shared_lifted = _lift(shared[0] if isinstance(shared, list) and shared else {})
+    base = {k: v for k, v in metadata.items() if k not in FUNCTIONAL_GROUPS}
+    base.update(shared_lifted)
+    entries = [Instance({**metadata, **shared_lifted}, frame_url(url, 1))]
+    for frame in range(2, frames + 1):
         entry = dict(base)
         if frame <= len(per_frame):
             entry.update(_lift(per_frame[frame - 1]))
@@ -346,7 +358,17 @@ def launch_file(studies: Iterable[Study]) -> dict[str, Any]:
 
 
 def dumps(document: Any, indent: int | None = None) -> bytes:
-    """Serialise deterministically as UTF-8 (non-ASCII kept, no NaN), newline-terminated."""
+    """Serialise deterministically as UTF-8 (non-ASCII kept), newline-terminated.
+
+    Compact output goes through orjson (several times faster than the stdlib on
+    large studies); ``indent`` and values orjson refuses (integers beyond 64
+    bits) use the stdlib encoder. Neither writes NaN: orjson writes ``null``.
+    """
+    if indent is None:
+        try:
+            return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
+        except orjson.JSONEncodeError:
+            pass
     separators = (",", ":") if indent is None else (",", ": ")
     text = json.dumps(document, ensure_ascii=False, allow_nan=False, indent=indent,
                       separators=separators)

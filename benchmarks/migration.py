@@ -1,0 +1,194 @@
+"""Migration benchmark: our snapshot against the server's own speed and a naive client.
+
+    .venv/bin/python -m benchmarks.migration [--studies 50 --series 4 --instances 50]
+        [--workers 4] [--runs 3] [--sweep 1,2,4,8]
+
+Loads a generated server (a local Orthanc, storage kept under benchmarks/.data so
+later runs skip the upload) and measures, side by side in one run, alternating the
+contenders on every round:
+
+(a) the floor: raw GET of every series' WADO-RS metadata with the same concurrency,
+    no parsing (the server's own speed);
+(b) a naive loop: dicomweb-client ``retrieve_study_metadata`` per study plus
+    ``pydicom.Dataset.from_json`` per instance;
+(c) ``dicomweb2ohif snapshot URL -o DIR/`` as a whole process.
+
+It prints instances/second for each, the ratios c/a and b/c (medians of the
+per-round ratios), the mapper alone against dcmjs ``naturalizeDataset`` on the same
+parsed metadata (in process, mapping only), and the peak memory of (c) for 10 and
+for all studies. Numbers are whole-run wall times on this machine; quote ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import requests
+from dicomweb_client.api import DICOMwebClient
+
+from converter.mapper import map_dataset
+from fixtures.orthanc import Orthanc
+from fixtures.synthetic import make_studies
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / ".data"
+NODE_SCRIPT = ROOT / "tests" / "dcmjs" / "naturalize.js"
+
+
+def load_server(studies: int, series: int, instances: int) -> tuple[Orthanc, int]:
+    """Start Orthanc on kept storage; generate and upload the studies on first use."""
+    storage = DATA / f"orthanc-{studies}x{series}x{instances}"
+    fresh = not storage.exists()
+    server = Orthanc(storage_dir=storage)
+    server.start()
+    expected = studies * series * instances
+    if fresh or server.instance_count() != expected:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"generating and uploading {expected} instances (once)...", file=sys.stderr)
+            files = list(make_studies(Path(tmp), studies, series, instances))
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda p: server.upload([p]), files))
+    count = server.instance_count()
+    if count != expected:
+        raise SystemExit(f"server holds {count} instances, expected {expected}")
+    return server, count
+
+
+def series_list(root: str) -> list[tuple[str, str]]:
+    pairs = []
+    for study in requests.get(f"{root}/studies", timeout=120).json():
+        s = study["0020000D"]["Value"][0]
+        for series in requests.get(f"{root}/studies/{s}/series", timeout=120).json():
+            pairs.append((s, series["0020000E"]["Value"][0]))
+    return sorted(pairs)
+
+
+def floor(root: str, pairs: list[tuple[str, str]], workers: int) -> float:
+    """(a) GET every series' metadata, bytes only, one session per worker."""
+    import threading
+
+    local = threading.local()
+
+    def get(pair: tuple[str, str]) -> int:
+        session = getattr(local, "s", None) or requests.Session()
+        local.s = session
+        answer = session.get(f"{root}/studies/{pair[0]}/series/{pair[1]}/metadata",
+                             headers={"Accept": "application/dicom+json"}, timeout=120)
+        answer.raise_for_status()
+        return len(answer.content)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        total = sum(pool.map(get, pairs))
+    assert total > 0
+    return time.perf_counter() - started
+
+
+def naive(root: str) -> float:
+    """(b) dicomweb-client study metadata + pydicom Dataset.from_json, one study at a time."""
+    warnings.filterwarnings("ignore", message="No bulk data URI handler")
+    started = time.perf_counter()
+    client = DICOMwebClient(root)
+    for study in client.search_for_studies():
+        uid = study["0020000D"]["Value"][0]
+        for item in client.retrieve_study_metadata(uid):
+            pydicom.Dataset.from_json(item)
+    return time.perf_counter() - started
+
+
+def ours(root: str, workers: int, out: Path, limit: int | None = None) -> tuple[float, int]:
+    """(c) the CLI as a whole process; returns (seconds, peak RSS in KiB)."""
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "converter", "snapshot", root,
+           "--workers", str(workers), "-q", "-o", f"{out}/"]
+    if limit:
+        cmd += ["--limit", str(limit)]
+    started = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"snapshot failed: {done.stderr}")
+    return seconds, int(done.stderr.strip().splitlines()[-1])
+
+
+def mapper_vs_dcmjs(root: str, pairs: list[tuple[str, str]],
+                    passes: int = 5) -> tuple[float, float]:
+    """Instances/second of map_dataset and of dcmjs naturalizeDataset, mapping only."""
+    datasets: list[dict[str, Any]] = []
+    for s, se in pairs:
+        datasets.extend(requests.get(f"{root}/studies/{s}/series/{se}/metadata",
+                                     timeout=120).json())
+    for ds in datasets[:200]:  # warm the tag cache, as node warms its JIT below
+        map_dataset(ds)
+    started = time.perf_counter()
+    for _ in range(passes):
+        for ds in datasets:
+            map_dataset(ds)
+    python_rate = passes * len(datasets) / (time.perf_counter() - started)
+    done = subprocess.run(["node", str(NODE_SCRIPT), "--bench", str(passes)],
+                          input=json.dumps(datasets).encode(), capture_output=True, check=True)
+    result = json.loads(done.stdout)
+    return python_rate, result["instances"] / result["seconds"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--studies", type=int, default=50)
+    parser.add_argument("--series", type=int, default=4)
+    parser.add_argument("--instances", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sweep", default="", help="worker counts to time (c) with, e.g. 1,2,4,8")
+    args = parser.parse_args(argv)
+
+    server, count = load_server(args.studies, args.series, args.instances)
+    out = Path(tempfile.mkdtemp(prefix="bench-out-"))
+    try:
+        root = server.dicomweb_url
+        pairs = series_list(root)
+        ours(root, args.workers, out)  # warm the server's caches and the OS page cache
+        a_s, b_s, c_s = [], [], []
+        for _ in range(args.runs):
+            a_s.append(floor(root, pairs, args.workers))
+            b_s.append(naive(root))
+            c_s.append(ours(root, args.workers, out)[0])
+        rate = {k: count / statistics.median(v) for k, v in (("a", a_s), ("b", b_s), ("c", c_s))}
+        c_over_a = statistics.median(c / a for a, c in zip(a_s, c_s, strict=True))
+        b_over_c = statistics.median(b / c for b, c in zip(b_s, c_s, strict=True))
+        print(f"server: Orthanc, {args.studies} studies x {args.series} series x "
+              f"{args.instances} instances = {count}; workers {args.workers}; {args.runs} rounds")
+        print(f"(a) raw metadata fetch (floor) {rate['a']:8.0f} instances/s")
+        print(f"(b) naive dicomweb-client+pydicom {rate['b']:5.0f} instances/s")
+        print(f"(c) dicomweb2ohif snapshot     {rate['c']:8.0f} instances/s")
+        print(f"c/a time ratio {c_over_a:.2f}x the floor; b/c: snapshot {b_over_c:.1f}x faster "
+              "than the naive loop")
+        py, js = mapper_vs_dcmjs(root, pairs)
+        print(f"mapper alone {py:,.0f} instances/s vs dcmjs naturalizeDataset {js:,.0f} "
+              f"instances/s: {py / js:.1f}x")
+        _, peak_small = ours(root, args.workers, out, limit=10)
+        _, peak_all = ours(root, args.workers, out)
+        print(f"peak memory of (c): {peak_small / 1024:.0f} MiB for 10 studies, "
+              f"{peak_all / 1024:.0f} MiB for {args.studies} studies")
+        for workers in [int(w) for w in args.sweep.split(",") if w]:
+            times = [ours(root, workers, out)[0] for _ in range(args.runs)]
+            print(f"workers {workers}: {count / statistics.median(times):.0f} instances/s")
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
