@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
