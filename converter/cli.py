@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import logging
 import os
 import re
@@ -26,6 +25,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from converter import __version__
+from converter.answers import NotJsonError, load_json
+from converter.cli_folder import add_parsers as add_folder_parsers
+from converter.cli_folder import cmd_folder, cmd_validate
 from converter.cli_serve import add_parser as add_serve_parser
 from converter.cli_serve import cmd_serve
 from converter.client import (
@@ -39,8 +41,9 @@ from converter.client import (
 from converter.console import SnapshotProgress, Ui, summary
 from converter.errors import ConverterError, OutputError, UsageError
 from converter.mapper import map_datasets
-from converter.snapshot import DEFAULT_WORKERS, Selection, plan, snapshot
-from converter.store import SingleFile, Store, StudyFolder
+from converter.snapshot import DEFAULT_WORKERS, Selection, Shard, plan, snapshot
+from converter.store import INDEX_NAME, SingleFile, Store, StudyFolder, merge_indexes
+from converter.targets import LocalTarget, Target, is_remote, open_target
 from converter.writer import (
     InstanceUrls,
     TemplateUrls,
@@ -131,6 +134,9 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--retries", type=_count, default=5, metavar="N",
                      help="attempts per request on busy answers and dropped connections "
                      "(default 5, exponential backoff, Retry-After respected)")
+    net.add_argument("--retry-backoff", type=_positive, default=RetryPolicy.backoff,
+                     metavar="SECONDS", help="wait before the first retry, doubled for each "
+                     f"next one (default {RetryPolicy.backoff:g})")
     net.add_argument("--user", metavar="NAME",
                      help=f"HTTP basic auth user; password from ${PASSWORD_ENV} or a prompt")
     net.add_argument("--token", metavar="TOKEN",
@@ -194,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help="folder output: write <uid>.json.gz")
     run_group.add_argument("--force", action="store_true",
                            help="folder output: rewrite studies that are up to date")
+    run_group.add_argument("--shard", metavar="K/N",
+                           help="take part K of N (0-based) of the studies, split by a stable "
+                           "hash of the UID; default from $JOB_COMPLETION_INDEX or "
+                           "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT")
+    run_group.add_argument("--shard-count", type=_count, metavar="N",
+                           help="N for $JOB_COMPLETION_INDEX (or $DICOMWEB2OHIF_SHARDS)")
     urls = snap.add_argument_group("instance URLs written into the file")
     urls.add_argument("--wado-uri-root", metavar="URL",
                       help="public WADO-URI root a viewer will use (default: the DICOMweb "
@@ -224,8 +236,18 @@ def build_parser() -> argparse.ArgumentParser:
     mapper.add_argument("file", nargs="?", default="-", help="JSON file, or - for stdin")
     mapper.add_argument("--keep-private", action="store_true", help="keep private tags")
     mapper.add_argument("--indent", type=int, metavar="N", help="pretty-print with N spaces")
+    merge = commands.add_parser(
+        "index", help="merge shard indexes of a folder into index.json",
+        description="Merge index.json, every index-K-of-N.json and study files without an "
+        "entry into one index.json (written atomically).",
+        epilog="examples:\n  dicomweb2ohif index /srv/launch/\n"
+        "  dicomweb2ohif index s3://bucket/launch/\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    merge.add_argument("folder", help="folder or storage URL written by snapshot -o")
     served = add_serve_parser(commands)
-    for sub in (snap, studies, mapper, served):
+    local = add_folder_parsers(commands)  # folder, validate
+    for sub in (snap, studies, mapper, merge, served, *local):
         _add_verbosity(sub, default=argparse.SUPPRESS)  # also accepted after the command
     return parser
 
@@ -273,7 +295,8 @@ def _source(args: argparse.Namespace, ui: Ui) -> DicomWebSource:
         ui.warn("TLS certificates are not verified (--insecure): anyone on the path can "
                 "read and change the answers")
     return DicomWebSource(args.url, timeout=args.timeout, credentials=_credentials(args),
-                          verify=verify, retry=RetryPolicy(attempts=args.retries), warn=ui.warn)
+                          verify=verify, retry=RetryPolicy(args.retries, args.retry_backoff),
+                          warn=ui.warn)
 
 
 def _target(output: str) -> tuple[str, Path | None]:
@@ -298,22 +321,52 @@ def _write_stdout(data: bytes) -> None:
     sys.stdout.flush()
 
 
+def _shard(args: argparse.Namespace, ui: Ui) -> Shard:
+    if args.shard:
+        shard = Shard.parse(args.shard)
+    else:
+        found = Shard.from_environment(os.environ, args.shard_count)
+        if found is None:
+            if args.shard_count:
+                raise UsageError("--shard-count goes with $JOB_COMPLETION_INDEX; or give --shard")
+            return Shard()
+        shard, variable = found
+        ui.info(f"{shard.label} (from ${variable})")
+        return shard
+    ui.info(shard.label)
+    return shard
+
+
 def _cmd_snapshot(args: argparse.Namespace, ui: Ui) -> int:
-    selection = Selection(tuple(args.study), _filter(args), args.limit)
-    kind, path = _target(args.output)
+    shard = _shard(args, ui)
+    selection = Selection(tuple(args.study), _filter(args), args.limit, shard)
+    folder: Target | None = None
+    if is_remote(args.output):
+        kind, path = "folder", None
+        folder = open_target(args.output)
+    else:
+        kind, path = _target(args.output)
     if args.gzip and kind != "folder":
         raise UsageError("--gzip goes with folder output (-o DIR/)")
+    if shard.count > 1 and kind != "folder":
+        raise UsageError("--shard goes with folder output (-o DIR/ or a storage URL): "
+                         "each shard writes its own study files and index")
     source = _source(args, ui)
     urls = _urls(args, source)
     studies = plan(source, selection, page_size=args.page_size)
     store: Store
     if kind == "folder":
-        assert path is not None
-        store = StudyFolder(path, compress=args.gzip, force=args.force, indent=args.indent,
-                            warn=ui.warn)
+        if folder is None:
+            assert path is not None
+            folder = LocalTarget(path)
+        index_name = (INDEX_NAME if shard.count == 1
+                      else f"index-{shard.index}-of-{shard.count}.json")
+        store = StudyFolder(folder, compress=args.gzip, force=args.force, indent=args.indent,
+                            index_name=index_name, owns=shard.owns, warn=ui.warn)
+        target = folder.description
     else:
         store = SingleFile(path, [s.uid for s in studies], args.indent, sink=_write_stdout)
-    target = "stdout" if path is None else str(path.resolve())
+        target = "stdout" if path is None else str(path.resolve())
     with SnapshotProgress(ui) as progress:
         try:
             report = snapshot(source, selection, urls, store, workers=args.workers,
@@ -384,9 +437,9 @@ def _cmd_map(args: argparse.Namespace, ui: Ui) -> int:
         raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {name}: {exc.strerror}") from exc
-    try:
-        document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    try:  # parsed as a server's answer is (converter/answers.py)
+        document = load_json(raw, lambda message: ui.warn(f"{name}: {message}"))
+    except NotJsonError as exc:
         raise ConverterError(f"{name} is not JSON: {exc}") from exc
     datasets = [document] if isinstance(document, dict) else document
     if not isinstance(datasets, list):
@@ -397,8 +450,16 @@ def _cmd_map(args: argparse.Namespace, ui: Ui) -> int:
     return 0
 
 
-COMMANDS = {"snapshot": _cmd_snapshot, "studies": _cmd_studies, "map": _cmd_map,
-            "serve": cmd_serve}
+def _cmd_index(args: argparse.Namespace, ui: Ui) -> int:
+    target = open_target(args.folder)
+    count = merge_indexes(target, warn=ui.warn)
+    ui.info(f"{INDEX_NAME} in {target.description} lists {count} studies")
+    return 0
+
+
+COMMANDS = {"index": _cmd_index,
+            "snapshot": _cmd_snapshot, "studies": _cmd_studies, "map": _cmd_map,
+            "serve": cmd_serve, "folder": cmd_folder, "validate": cmd_validate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,8 +11,8 @@ the HTTP status and a short excerpt of the answer.
 
 from __future__ import annotations
 
+import base64
 import email.utils
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import orjson
 import requests
 from dicomweb_client.api import DICOMwebClient
 
+from converter.answers import check_datasets, load_json
 from converter.errors import NotFoundError, ServerError, UsageError
+from converter.failures import excerpt, never_connected, reason, stalled_in_body, tls_message
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds to wait for a connection or for the next bytes of an answer."""
@@ -73,11 +74,6 @@ def redact(url: str) -> str:
         return url
     netloc = "***@" + parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def _excerpt(text: str, limit: int = 160) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -235,6 +231,21 @@ class DicomWebSource:
             self._local.client = client
         return client
 
+    def _hide_secrets(self, text: str) -> str:
+        """``text`` (an answer's excerpt) with every credential replaced by ``***``.
+
+        A hostile or badly configured server may echo the request's
+        ``Authorization`` header or password in its error page; the excerpt of
+        that page goes into an error message and so into logs.
+        """
+        secrets = self.credentials.secrets()
+        if self.credentials.user is not None:
+            pair = f"{self.credentials.user}:{self.credentials.password or ''}"
+            secrets.append(base64.b64encode(pair.encode("utf-8")).decode("ascii"))
+        for secret in sorted(secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         warning = response.headers.get("Warning")
         if warning and self.warn is not None:
@@ -274,7 +285,7 @@ class DicomWebSource:
         except requests.HTTPError as exc:
             response = exc.response
             status = response.status_code if response is not None else None
-            body = _excerpt(response.text) if response is not None else ""
+            body = self._hide_secrets(excerpt(response.text)) if response is not None else ""
             hint = {
                 401: "the server wants credentials (--user, --token, or user:password@ in the URL)",
                 403: "the credentials were refused",
@@ -290,25 +301,31 @@ class DicomWebSource:
             raise error from exc
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError: not a JSON answer
             raise _Transient(ServerError(
-                f"{shown} did not answer JSON (is this a DICOMweb root?): {_excerpt(str(exc), 80)}",
+                f"{shown} did not answer JSON (is this a DICOMweb root?): {excerpt(str(exc), 80)}",
                 url=shown)) from exc
+        except requests.exceptions.SSLError as exc:
+            raise ServerError(tls_message(shown, exc), url=shown) from exc
         except requests.Timeout as exc:
             raise _Transient(ServerError(
                 f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)", url=shown
             )) from exc
         except requests.ConnectionError as exc:
+            if stalled_in_body(exc):  # requests reports a read timeout inside the body this way
+                raise _Transient(ServerError(
+                    f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)",
+                    url=shown)) from exc
             error = ServerError(
                 f"cannot connect to {shown}: is the server running and the URL right? "
-                f"({_reason(exc)})", url=shown)
-            if not self._contacted.is_set():
-                raise error from exc  # first contact: most likely a wrong URL, say so at once
-            raise _Transient(error) from exc
+                f"({reason(exc)})", url=shown)
+            if not self._contacted.is_set() and never_connected(exc):
+                raise error from exc  # first contact failed: most likely a wrong URL, say so
+            raise _Transient(error) from exc  # connected, then dropped: ask again
         except (requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
             raise _Transient(ServerError(
-                f"the answer from {shown} was cut short ({_reason(exc)})", url=shown)) from exc
+                f"the answer from {shown} was cut short ({reason(exc)})", url=shown)) from exc
         except requests.RequestException as exc:
-            raise ServerError(f"request to {shown} failed: {_reason(exc)}", url=shown) from exc
+            raise ServerError(f"request to {shown} failed: {reason(exc)}", url=shown) from exc
         problem = check(result) if check is not None else None
         if problem:
             raise _Transient(ServerError(f"{shown} {problem}", url=shown))
@@ -323,7 +340,7 @@ class DicomWebSource:
         url = f"{self.root}/studies"
         return self._call(url, lambda c: c.search_for_studies(
             search_filters=params or None, fields=list(STUDY_FIELDS), limit=limit, offset=offset,
-        ), _check_datasets)
+        ), check_datasets)
 
     def iter_studies(self, study_filter: StudyFilter | None = None, *, page_size: int = 500,
                      max_studies: int | None = None) -> Iterator[dict[str, Any]]:
@@ -362,7 +379,7 @@ class DicomWebSource:
         url = f"{self.root}/studies?StudyInstanceUID={study_uid}"
         found = self._call(url, lambda c: c.search_for_studies(
             search_filters={"StudyInstanceUID": study_uid}, fields=list(STUDY_FIELDS)
-        ), _check_datasets)
+        ), check_datasets)
         for study in found:
             if first_value(study, "0020000D") == study_uid:
                 return study
@@ -372,7 +389,7 @@ class DicomWebSource:
         """QIDO-RS ``GET {root}/studies/{uid}/series``."""
         url = f"{self.root}/studies/{study_uid}/series"
         return self._call(url, lambda c: c.search_for_series(study_instance_uid=study_uid),
-                          _check_datasets)
+                          check_datasets)
 
     def series_metadata(self, study_uid: str, series_uid: str) -> list[dict[str, Any]]:
         """WADO-RS ``GET {root}/studies/{s}/series/{se}/metadata`` (PS3.18 10.4.1.1.2).
@@ -390,28 +407,15 @@ class DicomWebSource:
                 url, headers={"Accept": "application/dicom+json, application/json"},
                 timeout=self.timeout)
             answer.raise_for_status()
-            return orjson.loads(answer.content) if answer.content else []
+            return load_json(answer.content, self._answer_warning(url)) if answer.content else []
 
-        return self._call(url, fetch, _check_datasets)
+        return self._call(url, fetch, check_datasets)
 
-
-def _check_datasets(answer: Any) -> str | None:
-    """PS3.18 F.2: a JSON array of dataset objects; anything else is a bad answer."""
-    if not isinstance(answer, list) or not all(isinstance(d, dict) for d in answer):
-        return "answered JSON that is not an array of datasets (PS3.18 F.2)"
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost cause of a requests failure, in a few words."""
-    inner = exc.args[0] if exc.args else exc
-    text = str(getattr(inner, "reason", inner))
-    if text.startswith("<") and ">: " in text:  # urllib3: "<...Connection object at 0x..>: why"
-        text = text.split(">: ", 1)[1]
-    cut = re.search(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)", text)
-    if cut:
-        return f"connection closed after {cut.group(1)} bytes, {cut.group(2)} more expected"
-    return _excerpt(text, 120)
+    def _answer_warning(self, url: str) -> Callable[[str], None] | None:
+        if self.warn is None:
+            return None
+        warn = self.warn
+        return lambda message: warn(f"{redact(url)}: {message}")
 
 
 def first_value(dataset: Mapping[str, Any], tag: str) -> Any:

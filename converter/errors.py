@@ -53,3 +53,19 @@ class MappingError(ConverterError):
 
 class OutputError(ConverterError):
     """The launch file cannot be written where the user asked."""
+
+
+class InputError(ConverterError):
+    """A local input -- a folder of DICOM files, a launch file -- cannot be used."""
+
+
+class UnreadableFileError(InputError):
+    """One local file cannot be used as a DICOM instance.
+
+    ``not_dicom`` is true for files that are no DICOM instance at all (a JPEG, a
+    text file, a DICOMDIR), false for DICOM files that are broken or incomplete.
+    """
+
+    def __init__(self, message: str, *, not_dicom: bool = False) -> None:
+        self.not_dicom = not_dicom
+        super().__init__(message)

@@ -45,6 +45,26 @@ def _dictionary_vr(tag: str) -> str | None:
     return hit[1] if hit else None
 
 
+_VRS: dict[str, frozenset[str]] = {
+    f"{tag:08X}": frozenset(entry[0].split(" or ")) for tag, entry in DicomDictionary.items()
+}
+_GROUP_REPEATER_VRS: dict[tuple[str, str], frozenset[str]] = {
+    (mask[:2].upper(), mask[4:].upper()): frozenset(entry[0].split(" or "))
+    for mask, entry in RepeatersDictionary.items()
+    if entry[4] and mask[2:4].lower() == "xx" and "x" not in mask[4:].lower()
+}
+
+
+def dictionary_vrs(tag: str) -> frozenset[str] | None:
+    """Every VR the data dictionary gives an upper-case tag (``US or SS``), or None if unknown.
+
+    For the mapper's check of an element's ``vr`` against PS3.6.
+    """
+    if _dictionary_vr(tag) is None:
+        return None
+    return _VRS.get(tag) or _GROUP_REPEATER_VRS.get((tag[:2], tag[4:]))
+
+
 _CACHE: dict[str, tuple[str, str | None, bool]] = {}
 
 

@@ -15,16 +15,29 @@ project's FORMAT.md:
 * DS/IS strings that are valid numbers become JSON numbers;
 * pixel and waveform bulk data is dropped, private tags are dropped unless asked
   for, and no ``_vrMap`` is written.
+
+Hostile or broken answers (each case tested in ``tests/test_hostile.py``): an
+element whose ``vr`` is missing, unknown, or not one the data dictionary allows
+for its tag (PS3.6), that has ``Value`` together with ``BulkDataURI`` or
+``InlineBinary`` (PS3.18 F.2.2 allows one), a PN component that is not a
+string, a value over :data:`LARGE_VALUE` characters: warned about and converted
+(by the element's own ``vr``, which PS3.18 F.2.3 makes authoritative; values
+never cut). Sequences nested more than :data:`MAX_SEQUENCE_DEPTH` levels deep
+raise :class:`~converter.errors.MappingError`. Each distinct warning is given
+once per mapping run (one series), not once per instance.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import orjson
+
 from converter.errors import MappingError
-from converter.keywords import describe_tag, keyword_for
+from converter.keywords import describe_tag, dictionary_vrs, keyword_for
 
 Warn = Callable[[str], None]
 """Receives one human-readable sentence per problem found in a usable answer."""
@@ -59,6 +72,17 @@ PIXEL_AND_WAVEFORM_TAGS = frozenset(
 )
 ENCAPSULATED_DOCUMENT_TAG = "00420011"
 
+MAX_SEQUENCE_DEPTH = 100
+"""Sequence nesting refused beyond this: real SR content trees nest a few dozen
+levels at most, and deeper input would exhaust Python's recursion limit."""
+
+LARGE_VALUE = 65_536
+"""Characters beyond which a value is warned about (kept whole): it is copied into
+the launch file every viewer downloads. Longer than any VR's maximum (PS3.5 Table
+6.2-1) except UC, UR, UT and LT's 10,240."""
+
+_PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
+
 _DS_RE = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 _IS_RE = re.compile(r"^\s*[+-]?\d+\s*$")
 _TAG_RE = re.compile(r"^[0-9A-Fa-f]{8}$")
@@ -88,42 +112,56 @@ def person_name(value: Any) -> Any:
     kept as it is.
     """
     if isinstance(value, Mapping):
-        groups = (
-            value.get("Alphabetic") or "",
-            value.get("Ideographic") or "",
-            value.get("Phonetic") or "",
-        )
-        return "=".join(groups).rstrip("=")
+        groups = [value.get("Alphabetic"), value.get("Ideographic"), value.get("Phonetic")]
+        if not all(g is None or g.__class__ is str for g in groups):
+            groups = [_component(g) for g in groups]
+        return f"{groups[0] or ''}={groups[1] or ''}={groups[2] or ''}".rstrip("=")
     if value is None:
         return ""
     return value
 
 
+def _component(group: Any) -> str:
+    """One PN component group as text; a non-string (a broken server) as its JSON text."""
+    if group is None or group.__class__ is str:
+        return group or ""
+    return orjson.dumps(group).decode("utf-8")
+
+
 def _number(text: str, integer: bool) -> int | float | None:
-    """Parse a DS/IS string (PS3.5 6.2 grammar) or return None when it is not one."""
+    """Parse a DS/IS string (PS3.5 6.2 grammar) or return None when it is not one.
+
+    ``1e999`` fits the grammar but not a JSON number (it is infinite): None.
+    """
     if integer:
         return int(text) if _IS_RE.match(text) else None
     if not _DS_RE.match(text):
         return None
     if _IS_RE.match(text):
         return int(text)
-    return float(text)
+    number = float(text)
+    return number if math.isfinite(number) else None
 
 
 class _Mapper:
     """One mapping run: its options and where warnings go."""
 
-    __slots__ = ("keep_private", "warn")
+    __slots__ = ("keep_private", "seen", "warn")
 
     def __init__(self, keep_private: bool, warn: Warn | None) -> None:
         self.keep_private = keep_private
         self.warn = warn
+        self.seen: set[str] = set()
 
     def _warn(self, path: str, message: str) -> None:
         if self.warn is not None:
-            self.warn(f"{path}: {message}")
+            text = f"{path}: {message}"
+            if text not in self.seen:  # the same problem in every instance: said once
+                self.seen.add(text)
+                self.warn(text)
 
-    def dataset(self, dataset: Mapping[str, Any], path: str = "") -> dict[str, Any]:
+    def dataset(self, dataset: Mapping[str, Any], path: str = "",
+                depth: int = 0) -> dict[str, Any]:
         if dataset.__class__ is not dict and not isinstance(dataset, Mapping):
             raise MappingError(
                 f"{path or 'dataset'}: expected a JSON object of tag-keyed elements, "
@@ -132,7 +170,6 @@ class _Mapper:
         out: dict[str, Any] = {}
         keep_private = self.keep_private
         tag_info = _TAG_INFO
-        plain = _PLAIN_VRS
         for tag, element in dataset.items():
             info = tag_info.get(tag)
             if info is None:
@@ -140,22 +177,28 @@ class _Mapper:
                 if info is None:
                     self._warn(path or "dataset", f"key {tag!r} is not an 8-hex DICOM tag; dropped")
                     continue
-            key, dict_vr, private, dropped = info
+            key, dict_vr, private, dropped, allowed, fast, numbers, sequence = info
             if dropped or (private and not keep_private):
                 continue
-            # Fast path: the common well-formed element of a VR without conversion.
-            if element.__class__ is dict:
+            # Fast path: the common well-formed element -- {"vr", "Value"} and nothing
+            # else, a VR the dictionary allows for the tag -- of a VR without conversion.
+            if element.__class__ is dict and len(element) == 2:
                 values = element.get("Value")
                 if values.__class__ is list and values:
                     vr = element.get("vr")
-                    if vr in plain:
+                    try:
+                        as_is = vr in fast
+                    except TypeError:  # an unhashable vr: the slow path says what is wrong
+                        as_is = False
+                    if as_is:
                         if len(values) > 1:
                             out[key] = values
-                        else:
-                            single = values[0]
-                            out[key] = empty_value(vr) if single is None else single
-                        continue
-                    if vr == "DS" or vr == "IS":
+                            continue
+                        single = values[0]
+                        if single.__class__ is not str or len(single) <= LARGE_VALUE:
+                            out[key] = empty_value(str(vr)) if single is None else single
+                            continue
+                    elif vr in numbers:
                         # Servers send numbers (PS3.18 F.2.3); strings take the slow path.
                         if len(values) == 1:
                             single = values[0]
@@ -165,9 +208,9 @@ class _Mapper:
                         elif not any(v.__class__ is str for v in values):
                             out[key] = values
                             continue
-                    elif vr == "SQ":
+                    elif vr == "SQ" and sequence:
                         where = f"{path}{key}"
-                        out[key] = [self._item(item, f"{where}[{i}].")
+                        out[key] = [self._item(item, f"{where}[{i}].", depth + 1)
                                     for i, item in enumerate(values)]
                         continue
             where = f"{path}{key}"
@@ -176,45 +219,89 @@ class _Mapper:
                     f"{where} ({tag}): element is {type(element).__name__}, not a JSON object",
                     tag=tag,
                 )
-            out[key] = self.element(key, dict_vr, element, where)
+            out[key] = self.element(dict_vr, allowed, element, where, depth)
         return out
 
-    def element(self, key: str, dict_vr: str | None, element: Mapping[str, Any], where: str) -> Any:
+    def element(self, dict_vr: str | None, allowed: frozenset[str] | None,
+                element: Mapping[str, Any], where: str, depth: int = 0) -> Any:
         """The slow path: conversions, empty values, binary data and broken elements."""
         vr = element.get("vr")
-        if vr not in ALL_VRS:
+        if vr.__class__ is not str or vr not in ALL_VRS:
             fallback = dict_vr if dict_vr in ALL_VRS else "UN"
-            problem = "has no vr" if vr is None else f"has unknown vr {vr!r}"
+            problem = "has no vr" if vr is None else f"has unknown vr {_short(vr)}"
             self._warn(where, f"{problem}; read as {fallback}")
             vr = fallback
+        elif allowed is not None and vr not in allowed:
+            expected = " or ".join(sorted(allowed - {"UN"}))
+            self._warn(where, f"has vr {vr} where the data dictionary (PS3.6) says {expected}; "
+                       f"read as {vr}")
         values = element.get("Value")
+        bulk = "InlineBinary" if "InlineBinary" in element else (
+            "BulkDataURI" if "BulkDataURI" in element else None)
         if values is None or values == []:
-            if "InlineBinary" in element:
+            if bulk == "InlineBinary":
+                self._large(where, element["InlineBinary"])
                 return {"InlineBinary": element["InlineBinary"]}
-            if "BulkDataURI" in element:
+            if bulk == "BulkDataURI":
                 return {"BulkDataURI": element["BulkDataURI"]}
             return empty_value(vr)
+        if bulk is not None:
+            self._warn(where, f"has both Value and {bulk} (PS3.18 F.2.2 allows one); "
+                       "Value used")
         if not isinstance(values, list):
             self._warn(where, f"Value is {type(values).__name__}, not an array; read as one value")
             values = [values]
         if vr == "SQ":
-            return [self._item(item, f"{where}[{i}].") for i, item in enumerate(values)]
+            return [self._item(item, f"{where}[{i}].", depth + 1)
+                    for i, item in enumerate(values)]
         convert = _CONVERTERS.get(vr)
         if convert is not None:
             values = convert(self, values, where)
+        if vr in _LONG_TEXT_VRS:
+            for value in values:
+                self._large(where, value)
         if len(values) == 1:
             single = values[0]
             return empty_value(vr) if single is None else single
         return values
 
-    def _item(self, item: Any, path: str) -> dict[str, Any]:
+    def _large(self, where: str, value: Any) -> None:
+        if value.__class__ is str and len(value) > LARGE_VALUE:
+            self._warn(where, f"a value of {len(value):,} characters (over {LARGE_VALUE:,}); "
+                       "kept whole, and copied into the launch file every viewer downloads")
+
+    def _item(self, item: Any, path: str, depth: int) -> dict[str, Any]:
+        if depth > MAX_SEQUENCE_DEPTH:
+            head = path.split("[", 1)[0]
+            raise MappingError(
+                f"{head}: sequences nested more than {MAX_SEQUENCE_DEPTH} levels deep "
+                "(a broken or hostile answer); the instance cannot be converted")
         if item is None:
             self._warn(path.rstrip("."), "sequence item is null; written as an empty item")
             return {}
-        return self.dataset(item, path)
+        return self.dataset(item, path, depth)
 
     def pn(self, values: list[Any], where: str) -> list[Any]:
-        return [person_name(v) for v in values]
+        names = []
+        for value in values:
+            if value.__class__ is dict:
+                a, i, p = value.get("Alphabetic"), value.get("Ideographic"), value.get("Phonetic")
+                if ((a is None or a.__class__ is str) and (i is None or i.__class__ is str)
+                        and (p is None or p.__class__ is str)):
+                    names.append(f"{a or ''}={i or ''}={p or ''}".rstrip("="))
+                    continue
+            self._check_pn(value, where)
+            names.append(person_name(value))
+        return names
+
+    def _check_pn(self, value: Any, where: str) -> None:
+        if not isinstance(value, Mapping):
+            return
+        for group in _PN_GROUPS:
+            part = value.get(group)
+            if part is not None and part.__class__ is not str:
+                self._warn(where, f"PN {group} is {type(part).__name__}, not a string "
+                           "(PS3.18 F.2.2); written as its JSON text")
 
     def _numbers(self, values: list[Any], where: str, integer: bool, vr: str) -> list[Any]:
         out: list[Any] = []
@@ -241,14 +328,24 @@ class _Mapper:
         return self._numbers(values, where, True, "IS")
 
 
-_PLAIN_VRS = ALL_VRS - {"SQ", "PN", "DS", "IS"}
-"""VRs whose PS3.18 values are written as they are (the mapper's fast path)."""
+_AS_IS_VRS = ALL_VRS - BINARY_VRS - {"SQ", "PN", "DS", "IS"}
+"""VRs whose PS3.18 values the fast path writes as they are. Binary VRs carry
+no ``Value`` (PS3.18 F.2.7): they always take the slow path, which checks them."""
+_NUMBER_VRS = frozenset({"DS", "IS"})
+_LONG_TEXT_VRS = TEXT_VRS | {"UN"}
 
-_TAG_INFO: dict[str, tuple[str, str | None, bool, bool]] = {}
+_TagInfo = tuple[str, str | None, bool, bool, frozenset[str] | None, frozenset[str],
+                 frozenset[str], bool]
+_TAG_INFO: dict[str, _TagInfo] = {}
 
 
-def _classify(tag: Any) -> tuple[str, str | None, bool, bool] | None:
-    """(key, dictionary VR, private, dropped) of a tag, cached; None if not an 8-hex tag."""
+def _classify(tag: Any) -> _TagInfo | None:
+    """(key, dictionary VR, private, dropped, VRs allowed) of a tag, cached; None if no tag.
+
+    The VRs allowed are the dictionary's (``US or SS``) plus UN, which a server
+    sends for an element whose VR it does not know (PS3.5 6.2.2); None for
+    private and unknown tags, whose VR cannot be checked.
+    """
     if not isinstance(tag, str) or not _TAG_RE.match(tag):
         return None
     key, dict_vr, private = describe_tag(tag)
@@ -256,9 +353,18 @@ def _classify(tag: Any) -> tuple[str, str | None, bool, bool] | None:
     dropped = upper in PIXEL_AND_WAVEFORM_TAGS or (
         upper[:2] in ("50", "60") and upper[4:] == "3000"
     )
-    info = (key, dict_vr, private, dropped)
+    known = None if private else dictionary_vrs(upper)
+    allowed = known | {"UN"} if known is not None and known <= ALL_VRS else None
+    ok = ALL_VRS if allowed is None else allowed
+    info = (key, dict_vr, private, dropped, allowed, _AS_IS_VRS & ok, _NUMBER_VRS & ok, "SQ" in ok)
     _TAG_INFO[tag] = info
     return info
+
+
+def _short(value: Any) -> str:
+    """``repr`` of a broken value, cut to fit in a warning."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 _CONVERTERS: dict[str, Callable[[_Mapper, list[Any], str], list[Any]]] = {
     "PN": _Mapper.pn,
@@ -304,5 +410,12 @@ def map_datasets(
             raise MappingError(
                 f"item {i} of the metadata array is {type(ds).__name__}, not a dataset object"
             )
-        out.append(mapper.dataset(ds))
+        try:
+            out.append(mapper.dataset(ds))
+        except MappingError as exc:
+            sop = ds.get("00080018")
+            values = sop.get("Value") if isinstance(sop, Mapping) else None
+            name = values[0] if isinstance(values, list) and values else f"number {i + 1}"
+            raise MappingError(f"instance {str(name)[:80]}: {exc}", tag=exc.tag,
+                               vr=exc.vr) from exc
     return out

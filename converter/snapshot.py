@@ -11,15 +11,23 @@ prints: problems go to ``warn`` and progress to an :class:`Events` object.
 from __future__ import annotations
 
 import gc
+import hashlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from converter.client import DicomWebSource, StudyFilter, first_value
-from converter.errors import ConverterError, NotFoundError, UsageError
+from converter.errors import (
+    ConverterError,
+    MappingError,
+    NotFoundError,
+    ServerError,
+    UsageError,
+)
+from converter.integrity import check_series, check_study, listed_series, series_not_found
 from converter.mapper import Warn, map_datasets
 from converter.store import Store
 from converter.writer import InstanceUrls, Study, build_study, is_valid_uid
@@ -29,12 +37,84 @@ DEFAULT_WORKERS = 4
 
 
 @dataclass(frozen=True)
+class Shard:
+    """Part ``index`` of ``count`` of a study list split by a stable hash of the study UID.
+
+    N workers started with index 0..N-1 together take every study exactly once,
+    whatever order the server lists them in: membership depends on the UID only
+    (the first 8 bytes of its SHA-256, modulo N).
+    """
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 0 <= self.index < self.count:
+            raise UsageError(f"shard {self.index}/{self.count}: need 0 <= K < N")
+
+    def owns(self, study_uid: str) -> bool:
+        if self.count == 1:
+            return True
+        digest = hashlib.sha256(study_uid.encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index
+
+    @property
+    def label(self) -> str:
+        return f"shard {self.index} of {self.count}"
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``K/N`` as given to ``--shard``."""
+        index, sep, count = text.partition("/")
+        if not sep or not index.isdigit() or not count.isdigit():
+            raise UsageError(f"--shard {text!r}: give K/N, e.g. 0/4")
+        return cls(int(index), int(count))
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str],
+                         count: int | None = None) -> tuple[Shard, str] | None:
+        """The shard a batch engine assigned, and the variable it came from.
+
+        Kubernetes Indexed Jobs set ``JOB_COMPLETION_INDEX`` (the count comes from
+        ``count`` or ``DICOMWEB2OHIF_SHARDS``); Slurm job arrays set
+        ``SLURM_ARRAY_TASK_ID``/``SLURM_ARRAY_TASK_COUNT`` (and ``_MIN`` when the
+        array does not start at 0).
+        """
+        if "JOB_COMPLETION_INDEX" in environ:
+            total = count or _env_int(environ, "DICOMWEB2OHIF_SHARDS")
+            if total is None:
+                raise UsageError("JOB_COMPLETION_INDEX is set: give --shard-count N "
+                                 "(or DICOMWEB2OHIF_SHARDS) with the Job's completions")
+            return cls(_env_int(environ, "JOB_COMPLETION_INDEX") or 0, total), \
+                "JOB_COMPLETION_INDEX"
+        if "SLURM_ARRAY_TASK_ID" in environ:
+            task = _env_int(environ, "SLURM_ARRAY_TASK_ID") or 0
+            total = count or _env_int(environ, "SLURM_ARRAY_TASK_COUNT")
+            if total is None:
+                raise UsageError("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")
+            first = _env_int(environ, "SLURM_ARRAY_TASK_MIN") or 0
+            return cls(task - first, total), "SLURM_ARRAY_TASK_ID"
+        return None
+
+
+def _env_int(environ: Mapping[str, str], name: str) -> int | None:
+    value = environ.get(name)
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise UsageError(f"${name}={value!r} is not a whole number")
+    return int(value)
+
+
+@dataclass(frozen=True)
 class Selection:
-    """Which studies to take: explicit UIDs, else a QIDO filter, else every study."""
+    """Which studies to take: explicit UIDs, else a QIDO filter, else every study;
+    then this shard's part of them, at most ``limit``."""
 
     study_uids: tuple[str, ...] = ()
     study_filter: StudyFilter = field(default_factory=StudyFilter)
     limit: int | None = None
+    shard: Shard = field(default_factory=Shard)
 
     def __post_init__(self) -> None:
         for uid in self.study_uids:
@@ -106,11 +186,13 @@ def plan(source: DicomWebSource, selection: Selection, *,
     Explicit UIDs keep the user's order (duplicates dropped) and must all exist;
     QIDO results (paged) are ordered by StudyDate, StudyTime, then UID.
     """
+    shard = selection.shard
     if selection.study_uids:
         studies = []
         for uid in dict.fromkeys(selection.study_uids):
             found = _planned(source.find_study(uid))
             studies.append(found or PlannedStudy(uid, None))
+        studies = [s for s in studies if shard.owns(s.uid)]
         return studies[: selection.limit] if selection.limit else studies
     records = source.iter_studies(selection.study_filter, page_size=page_size)
     planned = {}
@@ -122,6 +204,7 @@ def plan(source: DicomWebSource, selection: Selection, *,
     if not ordered:
         what = " matching the filters" if not selection.study_filter.is_empty() else ""
         raise NotFoundError(f"no study{what} on {source.root}")
+    ordered = [s for s in ordered if shard.owns(s.uid)]
     return ordered[: selection.limit] if selection.limit else ordered
 
 
@@ -160,22 +243,32 @@ class _Run:
             if self.warn:
                 self.warn(f"{where}: {message}")
 
-        datasets = self.source.series_metadata(job.study.uid, series_uid)
-        mapped = map_datasets(datasets, keep_private=self.keep_private, warn=series_warn)
+        try:
+            datasets = self.source.series_metadata(job.study.uid, series_uid)
+        except ServerError as exc:
+            if exc.status == 404:  # listed, then not found: the study would be incomplete
+                raise series_not_found(exc, series_uid) from exc
+            raise
+        try:
+            mapped = map_datasets(datasets, keep_private=self.keep_private, warn=series_warn)
+        except MappingError as exc:
+            raise MappingError(f"series {series_uid}: {exc}", tag=exc.tag, vr=exc.vr) from exc
         if not mapped:
             series_warn("the server lists this series but returned no instance metadata; skipped")
-        return mapped
+        # Identity, duplicates: see converter/integrity.py.
+        return check_series(mapped, job.study.uid, series_uid, series_warn)
 
     def _submit_series(self, pool: ThreadPoolExecutor, job: _Job,
                        records: list[dict[str, Any]]) -> None:
-        for record in records:
-            series_uid = first_value(record, "0020000E")
-            if not isinstance(series_uid, str) or not series_uid:
-                if self.warn:
-                    self.warn(f"study {job.study.uid}: a series record has no SeriesInstanceUID; "
-                              "skipped")
-                continue
-            job.series.append(series_uid)
+        def study_warn(message: str) -> None:
+            if self.warn:
+                self.warn(f"study {job.study.uid}: {message}")
+
+        try:
+            job.series = listed_series(records, job.study.uid, study_warn)
+        except ConverterError as exc:  # a series that cannot be asked for: study incomplete
+            job.error = str(exc)
+            return
         job.pending = len(job.series)
         for index, series_uid in enumerate(job.series):
             self.inflight[pool.submit(self._series_task, job, series_uid)] = (job, index)
@@ -187,6 +280,7 @@ class _Run:
             job.error = "no instance metadata on the server"
         if job.error is None:
             try:
+                check_study(groups, uid, self.warn)
                 study = build_study(groups, self.urls, study_uid=uid)
                 self.report.bytes += self.store.write(study)
             except ConverterError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from converter.errors import OutputError
+from converter.targets import LocalTarget, Target
 from converter.writer import Study, dumps, is_valid_uid, launch_file, write_atomic
 
 INDEX_NAME = "index.json"
@@ -86,39 +88,40 @@ class SingleFile:
 
 
 class StudyFolder:
-    """A folder of per-study launch files plus ``index.json`` (resumable).
+    """A folder (local or object storage) of per-study launch files plus an index (resumable).
 
     Parameters
     ----------
-    folder:
-        Created if missing (its parent must exist).
+    target:
+        Where the files go (:mod:`converter.targets`).
     compress:
         Write ``.json.gz`` (deterministic gzip) instead of ``.json``.
     force:
         Rewrite studies even when they are up to date.
+    index_name:
+        ``index.json``, or ``index-K-of-N.json`` for shard K of N.
+    owns:
+        Which study UIDs belong to this run (a shard); others' files are left alone.
     warn:
         Told about index entries recovered from files (after a hard kill).
     """
 
-    def __init__(self, folder: Path, *, compress: bool = False, force: bool = False,
-                 indent: int | None = None, warn: Callable[[str], None] | None = None) -> None:
-        self.folder = folder
+    def __init__(self, target: Target | Path, *, compress: bool = False, force: bool = False,
+                 indent: int | None = None, index_name: str = INDEX_NAME,
+                 owns: Callable[[str], bool] | None = None,
+                 warn: Callable[[str], None] | None = None) -> None:
+        if isinstance(target, Path):
+            target = LocalTarget(target)
+        self.target = target
         self.compress = compress
         self.force = force
         self.indent = indent
+        self.index_name = index_name
+        self.owns = owns or (lambda uid: True)
         self.warn = warn
-        if folder.exists() and not folder.is_dir():
-            raise OutputError(f"{folder} exists and is not a folder")
-        if not folder.parent.is_dir():
-            raise OutputError(f"cannot create {folder}: folder {folder.parent} does not exist")
-        try:
-            folder.mkdir(exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create {folder}: {exc.strerror}") from exc
-        self._remove_stale_temporaries()
-        self.entries: dict[str, dict[str, Any]] = self._load_index()
-        self._recover()
         self._dirty = False
+        self.entries: dict[str, dict[str, Any]] = read_index(target, index_name, warn)
+        self._recover()
         self._flushed = time.monotonic()
 
     # -- names -----------------------------------------------------------------
@@ -132,62 +135,28 @@ class StudyFolder:
             )
         return f"{study_uid}.json.gz" if self.compress else f"{study_uid}.json"
 
-    def _remove_stale_temporaries(self) -> None:
-        """Delete ``.<name>.*.part`` files a hard-killed run left (see ``write_atomic``)."""
-        for path in self.folder.glob(".*.part"):
-            if path.is_file():
-                path.unlink(missing_ok=True)
-
     # -- index -----------------------------------------------------------------
 
-    def _load_index(self) -> dict[str, dict[str, Any]]:
-        path = self.folder / INDEX_NAME
-        if not path.exists():
-            return {}
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            studies = document["studies"]
-            return {str(e["StudyInstanceUID"]): e for e in studies if isinstance(e, dict)}
-        except (OSError, ValueError, KeyError, TypeError):
-            if self.warn:
-                self.warn(f"{path} is not a valid index; rebuilding it from the study files")
-            return {}
-
     def _recover(self) -> None:
-        """Add entries for study files the index lacks (a run killed before its index flush)."""
-        for path in sorted(self.folder.iterdir()):
-            name = path.name
-            uid = name.removesuffix(".gz").removesuffix(".json")
-            if name == INDEX_NAME or name.startswith(".") or uid == name or not is_valid_uid(uid):
+        """Add entries for this run's study files the index lacks (a kill before a flush)."""
+        for name in self.target.names():
+            uid = study_uid_of(name)
+            if uid is None or not self.owns(uid):
                 continue
             entry = self.entries.get(uid)
             if entry is not None and entry.get("file") == name:
                 continue
-            try:
-                raw = path.read_bytes()
-                document = json.loads(gzip.decompress(raw) if name.endswith(".gz") else raw)
-                study = document["studies"][0]
-            except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError):
+            recovered = entry_from_file(self.target, name)
+            if recovered is None:
                 continue  # not ours, or damaged: it will be rewritten
-            self.entries[uid] = self._entry(study, name, path.stat().st_mtime)
+            self.entries[uid] = recovered
             if self.warn:
                 self.warn(f"index entry for {name} recovered from the file")
             self._dirty = True
 
-    @staticmethod
-    def _entry(fields: dict[str, Any], name: str, when: float) -> dict[str, Any]:
-        entry = {k: fields.get(k) for k in INDEX_FIELDS}
-        entry["file"] = name
-        entry["written"] = datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
-        return entry
-
     def flush(self) -> None:
-        """Rewrite ``index.json`` atomically, studies ordered by date, time and UID."""
-        ordered = sorted(self.entries.values(), key=lambda e: (
-            str(e.get("StudyDate") or ""), str(e.get("StudyTime") or ""),
-            str(e.get("StudyInstanceUID"))))
-        data = json.dumps({"studies": ordered}, ensure_ascii=False, indent=1) + "\n"
-        write_atomic(self.folder / INDEX_NAME, data.encode("utf-8"))
+        """Rewrite the index atomically."""
+        write_index(self.target, self.index_name, self.entries)
         self._dirty = False
         self._flushed = time.monotonic()
 
@@ -199,25 +168,26 @@ class StudyFolder:
         entry = self.entries.get(study_uid)
         if entry is None or entry.get("NumInstances") != server_instances:
             return False
-        return (self.folder / str(entry.get("file"))).is_file()
+        return self.target.exists(str(entry.get("file")))
 
     def write(self, study: Study) -> int:
         name = self.file_name(study.uid)
         data = dumps(launch_file([study]), indent=self.indent)
         if self.compress:
             data = gzip_bytes(data)
-        write_atomic(self.folder / name, data)
+        self.target.write(name, data, content_type="application/json",
+                          content_encoding="gzip" if self.compress else None)
         old = self.entries.get(study.uid)
         if old is not None and old.get("file") != name:
-            (self.folder / str(old.get("file"))).unlink(missing_ok=True)
-        self.entries[study.uid] = self._entry(dict(study.fields), name, time.time())
+            self.target.remove(str(old.get("file")))
+        self.entries[study.uid] = make_entry(dict(study.fields), name, time.time())
         self._dirty = True
         if time.monotonic() - self._flushed >= FLUSH_SECONDS:
             self.flush()
         return len(data)
 
     def close(self) -> int:
-        if self._dirty or not (self.folder / INDEX_NAME).exists():
+        if self._dirty or not self.target.exists(self.index_name):
             self.flush()
         return 0
 
@@ -225,3 +195,90 @@ class StudyFolder:
         """Index the studies completed so far, so a re-run skips them."""
         if self._dirty:
             self.flush()
+
+
+# -- index files (shared by runs, shards and the `index` command) -------------
+
+_PARTIAL_INDEX = re.compile(r"^index-(\d+)-of-(\d+)\.json$")
+
+
+def study_uid_of(name: str) -> str | None:
+    """The study UID a launch file name stands for, or None for other files."""
+    for suffix in (".json.gz", ".json"):
+        if name.endswith(suffix) and not name.startswith("."):
+            uid = name[: -len(suffix)]
+            return uid if is_valid_uid(uid) else None
+    return None
+
+
+def make_entry(fields: dict[str, Any], name: str, when: float) -> dict[str, Any]:
+    """One study's line of the index: its summary fields, file name and write time."""
+    entry = {k: fields.get(k) for k in INDEX_FIELDS}
+    entry["file"] = name
+    entry["written"] = datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
+    return entry
+
+
+def entry_from_file(target: Target, name: str) -> dict[str, Any] | None:
+    """Rebuild an index entry from a launch file, or None if it is not a readable one."""
+    raw = target.read(name)
+    if raw is None:
+        return None
+    try:
+        document = json.loads(gzip.decompress(raw) if name.endswith(".gz") else raw)
+        study = document["studies"][0]
+        return make_entry(study, name, time.time())
+    except (ValueError, KeyError, IndexError, TypeError, EOFError, OSError):
+        return None
+
+
+def read_index(target: Target, name: str,
+               warn: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+    """The entries of one index file (empty if missing; warned about if damaged)."""
+    raw = target.read(name)
+    if raw is None:
+        return {}
+    try:
+        studies = json.loads(raw)["studies"]
+        return {str(e["StudyInstanceUID"]): e for e in studies if isinstance(e, dict)}
+    except (ValueError, KeyError, TypeError):
+        if warn:
+            warn(f"{name} in {target.description} is not a valid index; rebuilding it")
+        return {}
+
+
+def write_index(target: Target, name: str, entries: dict[str, dict[str, Any]]) -> None:
+    """Write an index atomically, studies ordered by date, time and UID."""
+    ordered = sorted(entries.values(), key=lambda e: (
+        str(e.get("StudyDate") or ""), str(e.get("StudyTime") or ""),
+        str(e.get("StudyInstanceUID"))))
+    data = json.dumps({"studies": ordered}, ensure_ascii=False, indent=1) + "\n"
+    target.write(name, data.encode("utf-8"), content_type="application/json",
+                 content_encoding=None)
+
+
+def merge_indexes(target: Target, warn: Callable[[str], None] | None = None) -> int:
+    """Merge ``index.json``, every ``index-K-of-N.json`` and unindexed study files.
+
+    Entries whose file is gone are dropped; the newest entry of a study wins.
+    Returns the number of studies in the merged ``index.json``.
+    """
+    names = target.names()
+    merged: dict[str, dict[str, Any]] = {}
+    for name in [INDEX_NAME, *sorted(n for n in names if _PARTIAL_INDEX.match(n))]:
+        for uid, entry in read_index(target, name, warn).items():
+            if uid not in merged or str(entry.get("written")) > str(merged[uid].get("written")):
+                merged[uid] = entry
+    present = set(names)
+    merged = {u: e for u, e in merged.items() if e.get("file") in present}
+    for file_name in names:
+        file_uid = study_uid_of(file_name)
+        if file_uid is not None and (file_uid not in merged
+                                     or merged[file_uid].get("file") != file_name):
+            recovered = entry_from_file(target, file_name)
+            if recovered is not None:
+                merged[file_uid] = recovered
+                if warn:
+                    warn(f"{file_name} had no index entry; added")
+    write_index(target, INDEX_NAME, merged)
+    return len(merged)

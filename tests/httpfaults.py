@@ -33,6 +33,8 @@ class Canned:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     reset: bool = False
+    chunked: bool = False
+    """Send the body with ``Transfer-Encoding: chunked`` (no Content-Length)."""
 
 
 Route = Canned | list[Canned]
@@ -84,6 +86,14 @@ def fault_server(routes: dict[str, Route], default: Canned | None = None,
                 return
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.content_type)
+            if answer.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for start in range(0, len(answer.body), 1 << 16):
+                    piece = answer.body[start:start + (1 << 16)]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.write(b"0\r\n\r\n")
+                return
             self.send_header("Content-Length", str(len(answer.body)))
             for key, value in answer.headers.items():
                 self.send_header(key, value)

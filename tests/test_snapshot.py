@@ -14,23 +14,10 @@ import pydicom
 import pytest
 
 from converter.cli import main
+from converter.validate import DOCS_INSTANCE, DOCS_SERIES, DOCS_STUDY  # OHIF's docs example
 from fixtures.orthanc import Orthanc
 
 pytestmark = pytest.mark.orthanc
-
-# OHIF docs, configuration/dataSources/dicom-json.md (LIDC-IDRI-0001): every field and its JSON type.
-DOCS_STUDY = {"StudyInstanceUID": str, "StudyDate": str, "StudyTime": str, "PatientName": str,
-              "PatientID": str, "AccessionNumber": str, "PatientAge": str, "PatientSex": str,
-              "series": list, "NumInstances": int, "Modalities": str}
-DOCS_SERIES = {"SeriesInstanceUID": str, "SeriesNumber": int, "Modality": str,
-               "SliceThickness": (int, float), "instances": list}
-DOCS_INSTANCE = {"Columns": int, "Rows": int, "InstanceNumber": int, "SOPClassUID": str,
-                 "PhotometricInterpretation": str, "BitsAllocated": int, "BitsStored": int,
-                 "PixelRepresentation": int, "SamplesPerPixel": int, "PixelSpacing": list,
-                 "HighBit": int, "ImageOrientationPatient": list, "ImagePositionPatient": list,
-                 "FrameOfReferenceUID": str, "ImageType": list, "Modality": str,
-                 "SOPInstanceUID": str, "SeriesInstanceUID": str, "StudyInstanceUID": str,
-                 "WindowCenter": (int, float), "WindowWidth": (int, float), "SeriesDate": str}
 
 PUBLIC = "https://viewer.example/wado"
 
@@ -189,12 +176,20 @@ class TestMultiFrame:
         header = next(h for h in fixture_headers if h.SOPInstanceUID == sop)
         want = [[float(v) for v in item.PlanePositionSequence[0].ImagePositionPatient]
                 for item in header.PerFrameFunctionalGroupsSequence]
-        got = [i["metadata"]["ImagePositionPatient"] for i in series["instances"]]
+        first, *rest = series["instances"]
+        # Frame 1's position is in the first entry's per-frame groups (written once),
+        # never at its top level: OHIF 3.13.2 would put every frame there.
+        groups = first["metadata"]["PerFrameFunctionalGroupsSequence"]
+        assert "ImagePositionPatient" not in first["metadata"]
+        got = [groups[0]["PlanePositionSequence"][0]["ImagePositionPatient"]]
+        got += [i["metadata"]["ImagePositionPatient"] for i in rest]
         assert got == want
         assert series["SliceThickness"] == 5
         for entry in series["instances"]:
-            assert "PerFrameFunctionalGroupsSequence" not in entry["metadata"]
+            assert entry["metadata"]["NumberOfFrames"] == len(want)
             assert isinstance(entry["metadata"]["PixelSpacing"], list)
+        for entry in rest:
+            assert "PerFrameFunctionalGroupsSequence" not in entry["metadata"]
 
     def test_num_instances_counts_sop_instances_not_frames(self, launch: dict[str, Any]) -> None:
         study_b = next(s for s in launch["studies"] if s["PatientID"] == "DW2O-0002")

@@ -135,15 +135,40 @@ class TestMultiFrame:
         entries = frame_entries(enhanced(4), "dicomweb:http://h/w?x=1")
         assert [e.url[-8:] for e in entries] == ["&frame=1", "&frame=2", "&frame=3", "&frame=4"]
 
-    def test_each_frame_carries_its_own_geometry(self) -> None:
+    def test_every_frame_entry_keeps_number_of_frames(self) -> None:
+        # OHIF 3.13.2 makes NumberOfFrames images of the first entry of a SOP
+        # instance; without it the viewer shows frame 1 only (tests/e2e).
         entries = frame_entries(enhanced(4), "dicomweb:u?")
-        assert [e.metadata["ImagePositionPatient"] for e in entries] == [
-            [0, 0, 0], [0, 0, 5], [0, 0, 10], [0, 0, 15]
+        assert [e.metadata["NumberOfFrames"] for e in entries] == [4, 4, 4, 4]
+
+    def test_first_entry_carries_the_functional_groups_once(self) -> None:
+        # OHIF derives every frame from the first entry (combineFrameInstance),
+        # where a top-level ImagePositionPatient would win over the per-frame one.
+        first, *rest = frame_entries(enhanced(4), "dicomweb:u?")
+        assert len(first.metadata["PerFrameFunctionalGroupsSequence"]) == 4
+        assert len(first.metadata["SharedFunctionalGroupsSequence"]) == 1
+        assert "ImagePositionPatient" not in first.metadata
+        assert "InStackPositionNumber" not in first.metadata
+        for entry in rest:
+            assert "PerFrameFunctionalGroupsSequence" not in entry.metadata
+            assert "SharedFunctionalGroupsSequence" not in entry.metadata
+
+    def test_later_frames_carry_their_own_geometry(self) -> None:
+        entries = frame_entries(enhanced(4), "dicomweb:u?")
+        assert [e.metadata.get("ImagePositionPatient") for e in entries] == [
+            None, [0, 0, 5], [0, 0, 10], [0, 0, 15]
         ]
+        assert [e.metadata.get("InStackPositionNumber") for e in entries[1:]] == [2, 3, 4]
+        # shared attributes are on every entry, the first included
         assert all(e.metadata["PixelSpacing"] == [0.5, 0.5] for e in entries)
         assert all(e.metadata["ImageOrientationPatient"] == [1, 0, 0, 0, 1, 0] for e in entries)
-        assert not any("PerFrameFunctionalGroupsSequence" in e.metadata for e in entries)
-        assert not any("NumberOfFrames" in e.metadata for e in entries)
+        assert all(e.metadata["SliceThickness"] == 5 for e in entries)
+
+    def test_classic_multiframe_without_groups(self) -> None:
+        us = inst("1", 1, "us", NumberOfFrames=3, Modality="US", FrameTime=100)
+        entries = frame_entries(us, "dicomweb:http://h/w?x=1")
+        assert [e.url[-8:] for e in entries] == ["&frame=1", "&frame=2", "&frame=3"]
+        assert all(e.metadata == us for e in entries)
 
     def test_size_grows_linearly_with_frames(self) -> None:
         def size(n: int) -> int:

@@ -1,0 +1,132 @@
+"""End-to-end fixtures: Orthanc -> ``snapshot`` -> ``serve --viewer --proxy`` -> chromium.
+
+The chain is the one a user runs: the session Orthanc holding the fixture files
+(tests/conftest.py), a launch file written by the CLI, ``dicomweb2ohif serve``
+started as its own process (the OHIF Viewer 3.13.2 build comes from the user
+cache, fetched once with npm), and Debian's chromium driven by Playwright.
+A failed test leaves a screenshot; its path is printed in the report.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from converter.cli import main
+from converter.viewer import ensure_viewer
+from fixtures.orthanc import Orthanc
+from tests.e2e.ohif import Viewer, launch_browser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Served:
+    """A running ``serve`` process and the URLs it printed."""
+
+    process: subprocess.Popen[str]
+    printed: list[str]
+    origin: str
+
+    def url(self, study: str, series: str | None = None) -> str:
+        """The viewer URL of a study as ``serve`` printed it, optionally with a series."""
+        printed = next(u for u in self.printed if u.endswith(f"StudyInstanceUIDs={study}"))
+        return printed + (f"&initialSeriesInstanceUID={series}" if series else "")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def ohif_dist() -> Path:
+    """The pinned OHIF Viewer build, fetched with npm into the user cache on first use."""
+    return ensure_viewer()
+
+
+@pytest.fixture(scope="session")
+def launch_dir(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("launch")
+    assert main(["snapshot", orthanc.dicomweb_url, "-o", str(folder / "fixtures.json"), "-q"]) == 0
+    return folder
+
+
+@pytest.fixture(scope="session")
+def served(orthanc: Orthanc, launch_dir: Path, ohif_dist: Path) -> Iterator[Served]:
+    """``dicomweb2ohif serve DIR --viewer --proxy <orthanc> --port 0`` as a process."""
+    cmd = [sys.executable, "-m", "converter", "serve", str(launch_dir), "--viewer",
+           "--proxy", orthanc.url, "--port", "0"]
+    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, text=True, encoding="utf-8")
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    out = process.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
+    printed: list[str] = []
+    deadline = time.monotonic() + 120
+    while len(printed) < 3:
+        try:
+            printed.append(lines.get(timeout=max(0.1, deadline - time.monotonic())).rstrip("\n"))
+        except queue.Empty:
+            process.kill()
+            raise AssertionError(f"serve printed {printed} then nothing; stderr: "
+                                 f"{process.communicate()[1][-2000:]}") from None
+    origin = printed[0].split("/viewer/", 1)[0]
+    try:
+        yield Served(process, printed, origin)
+    finally:
+        process.send_signal(signal.SIGTERM)  # stops serve like Ctrl-C
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = launch_browser(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e-screenshots")
+
+
+@pytest.fixture
+def viewer(browser: Browser, request: pytest.FixtureRequest, shots: Path) -> Iterator[Viewer]:
+    """A fresh page (own cache and storage); a screenshot is kept when the test fails."""
+    page = Viewer.new(browser)
+    try:
+        yield page
+    finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            path = shots / f"{request.node.name}.png"
+            try:
+                page.page.screenshot(path=str(path))
+                print(f"\nscreenshot of the failed test: {path}")
+                if page.errors:
+                    print("browser errors:\n  " + "\n  ".join(page.errors))
+            except Exception as exc:  # the page may be gone; the test failure is what matters
+                print(f"\nno screenshot ({exc})")
+        page.close()

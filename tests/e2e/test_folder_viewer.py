@@ -1,0 +1,133 @@
+"""``folder`` output opened in the real OHIF Viewer 3.13.2: static files, no DICOMweb server.
+
+The fixture files are served as they lie on disk by a plain static HTTP server
+(what a bucket or nginx would do); ``dicomweb2ohif folder`` links them with
+``--url-prefix``; ``serve --viewer --proxy <static server>`` puts viewer, launch
+file and files on one origin. The oracle is pydicom reading the same files; what
+is checked is what the viewer page holds and draws.
+"""
+
+from __future__ import annotations
+
+import functools
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+
+from converter.cli import main
+from converter.validate import load_launch_file, validate
+from tests.conftest import FIXTURE_DICOM
+from tests.e2e.conftest import ROOT, Served
+from tests.e2e.ohif import LOAD_TIMEOUT_MS, Viewer
+
+pytestmark = pytest.mark.e2e
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log on stderr."""
+
+
+@pytest.fixture(scope="module")
+def static_files() -> Iterator[str]:
+    """fixtures/dicom over plain HTTP on 127.0.0.1, files as they are (a static host)."""
+    handler = functools.partial(_Quiet, directory=str(FIXTURE_DICOM))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def served_folder(static_files: str, ohif_dist: Path,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    launch = tmp_path_factory.mktemp("folder-launch")
+    assert main(["folder", str(FIXTURE_DICOM), "--url-prefix", static_files + "/",
+                 "-o", str(launch / "folder.json"), "-q"]) == 0
+    assert validate(load_launch_file(launch / "folder.json")) == []
+    cmd = [sys.executable, "-m", "converter", "serve", str(launch), "--viewer",
+           "--proxy", static_files, "--port", "0"]
+    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, text=True, encoding="utf-8")
+    assert process.stdout is not None
+    out = process.stdout
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
+    printed: list[str] = []
+    deadline = time.monotonic() + 120
+    while len(printed) < 3:  # one URL per fixture study
+        try:
+            printed.append(lines.get(timeout=max(0.1, deadline - time.monotonic())).rstrip("\n"))
+        except queue.Empty:
+            process.kill()
+            raise AssertionError(f"serve printed {printed} then nothing; stderr: "
+                                 f"{process.communicate()[1][-2000:]}") from None
+    try:
+        yield Served(process, printed, printed[0].split("/viewer/", 1)[0])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def read(relative: str) -> pydicom.Dataset:
+    return pydicom.dcmread(FIXTURE_DICOM / relative)
+
+
+def test_ct_stack_from_static_files(served_folder: Served, viewer: Viewer) -> None:
+    slices = sorted((read(f"study_a/ct/CT00{i}.dcm") for i in range(1, 6)),
+                    key=lambda ds: -float(ds.ImagePositionPatient[2]))  # OHIF: head first
+    viewer.open(served_folder.url(slices[0].StudyInstanceUID))
+    for index, ds in enumerate(slices):
+        shown = viewer.show(index)
+        assert shown["count"] == 5
+        assert shown["imageId"].startswith(f"dicomweb:{served_folder.origin}/proxy/study_a/ct/")
+        assert shown["position"] == [float(v) for v in ds.ImagePositionPatient]
+        hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+        assert shown["pixelMean"] == pytest.approx(float(hu.mean()))  # cornerstone holds HU
+    assert viewer.errors == []
+
+
+def test_multiframe_frames_in_order(served_folder: Served, viewer: Viewer) -> None:
+    ds = read("study_b/us/US_MF001.dcm")
+    frames = ds.pixel_array
+    viewer.open(served_folder.url(ds.StudyInstanceUID, ds.SeriesInstanceUID))
+    for index in range(int(ds.NumberOfFrames)):
+        shown = viewer.show(index)
+        assert shown["count"] == int(ds.NumberOfFrames)
+        assert shown["imageId"].endswith(f"US_MF001.dcm?frame={index + 1}")
+        assert shown["pixelMean"] == pytest.approx(float(frames[index].mean()))
+    assert viewer.errors == []
+
+
+def test_pdf_opens_from_the_inline_document(served_folder: Served, viewer: Viewer) -> None:
+    """No server answers application/pdf here: OHIF makes a blob: URL of the inline PDF."""
+    ds = read("study_a/doc/PDF001.dcm")
+    document = bytes(ds.EncapsulatedDocument)[: int(ds.EncapsulatedDocumentLength)]
+    viewer.page.goto(served_folder.url(ds.StudyInstanceUID, ds.SeriesInstanceUID))
+    pdf = viewer.page.locator("object[type='application/pdf']")
+    pdf.wait_for(timeout=LOAD_TIMEOUT_MS)
+    source = pdf.get_attribute("data") or ""
+    assert source.startswith("blob:"), source
+    fetched = viewer.page.evaluate(
+        """async (url) => { const r = await fetch(url);
+             return [r.headers.get('content-type'),
+                     Array.from(new Uint8Array(await r.arrayBuffer()))]; }""", source)
+    assert fetched[0] == "application/pdf"
+    assert bytes(fetched[1]).rstrip(b"\x00") == document
