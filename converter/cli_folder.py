@@ -22,6 +22,7 @@ from converter.console import Ui
 from converter.errors import InputError, UsageError
 from converter.folder import FolderResult, check_prefix, describe_skipped, read_folder
 from converter.store import SingleFile, Store, StudyFolder
+from converter.targets import LocalTarget, Target, is_remote, open_target
 from converter.validate import Problem, load_launch_file, parse_launch_file, validate
 
 FOLDER_EXAMPLES = """examples:
@@ -67,7 +68,8 @@ def add_parsers(commands: Any) -> list[argparse.ArgumentParser]:
                         help="where a viewer reaches PATH: an http(s) URL or a relative path")
     folder.add_argument("-o", "--output", required=True, metavar="FILE|DIR/",
                         help="launch file to write (atomically), - for stdout, or a folder "
-                        "(trailing /) for one file per study plus index.json")
+                        "(trailing /) or storage URL (s3://...) for one file per study plus "
+                        "index.json")
     folder.add_argument("--gzip", action="store_true", help="folder output: write <uid>.json.gz")
     folder.add_argument("--keep-private", action="store_true",
                         help="keep private tags (under their 8-hex key)")
@@ -122,7 +124,12 @@ def cmd_folder(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``folder``: 0 when a launch file was written (skipped files named), else 1."""
     from converter.cli import _target, _write_stdout  # the CLI's own output rules
 
-    kind, path = _target(args.output)
+    folder: Target | None = None
+    if is_remote(args.output):  # object storage, as snapshot writes it
+        kind, path = "folder", None
+        folder = open_target(args.output)
+    else:
+        kind, path = _target(args.output)
     if args.gzip and kind != "folder":
         raise UsageError("--gzip goes with folder output (-o DIR/)")
     prefix = check_prefix(args.url_prefix)
@@ -133,12 +140,17 @@ def cmd_folder(args: argparse.Namespace, ui: Ui) -> int:
     _report(ui, result)
     store: Store
     if kind == "folder":
-        assert path is not None
-        store = StudyFolder(path, compress=args.gzip, force=True, indent=args.indent,
+        if folder is None:
+            assert path is not None
+            folder = LocalTarget(path)
+        # Every study is written: a folder's content may change under the same UIDs.
+        store = StudyFolder(folder, compress=args.gzip, force=True, indent=args.indent,
                             warn=ui.warn)
+        target = folder.description
     else:
         store = SingleFile(path, [s.uid for s in result.studies], args.indent,
                            sink=_write_stdout)
+        target = "stdout" if path is None else str(path.resolve())
     written = 0
     try:
         for study in result.studies:
@@ -147,7 +159,6 @@ def cmd_folder(args: argparse.Namespace, ui: Ui) -> int:
     except KeyboardInterrupt:
         store.abort()
         raise
-    target = "stdout" if path is None else str(path.resolve())
     ui.info(f"wrote {len(result.studies)} studies, {result.instances} instances from "
             f"{result.files} files ({written:,} bytes) to {target}")
     return 0

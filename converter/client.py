@@ -160,6 +160,23 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+class _Session(requests.Session):
+    """A session whose own ``verify`` (``--ca-bundle``, ``--insecure``) wins over the environment.
+
+    requests lets ``$REQUESTS_CA_BUNDLE``/``$CURL_CA_BUNDLE`` replace a session's
+    ``verify`` on every request (psf/requests#3829), so on a machine that sets
+    them the user's choice would be silently ignored. Without a choice
+    (``verify`` True) the environment's bundle is used, as usual.
+    """
+
+    def merge_environment_settings(self, url: str | bytes | None, proxies: Any, stream: Any,
+                                   verify: Any, cert: Any) -> Any:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if self.verify is not True and verify is None:
+            settings["verify"] = self.verify
+        return settings
+
+
 class DicomWebSource:
     """One DICOMweb server, e.g. ``http://localhost:8042/dicom-web``; safe to share between threads.
 
@@ -209,7 +226,7 @@ class DicomWebSource:
         """This thread's session (one per worker: connections are reused, never shared)."""
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = _Session()
             creds = self.credentials
             if creds.user is not None:
                 session.auth = (creds.user, creds.password or "")
@@ -232,11 +249,11 @@ class DicomWebSource:
         return client
 
     def _hide_secrets(self, text: str) -> str:
-        """``text`` (an answer's excerpt) with every credential replaced by ``***``.
+        """``text`` from an answer with every credential replaced by ``***``.
 
         A hostile or badly configured server may echo the request's
-        ``Authorization`` header or password in its error page; the excerpt of
-        that page goes into an error message and so into logs.
+        ``Authorization`` header or password in its error page or a ``Warning``
+        header; what it sends goes into messages and so into logs.
         """
         secrets = self.credentials.secrets()
         if self.credentials.user is not None:
@@ -254,7 +271,8 @@ class DicomWebSource:
                 if key in self._warned:
                     return
                 self._warned.add(key)
-            self.warn(f"server warning on {redact(response.url.split('?')[0])}: {warning}")
+            self.warn(f"server warning on {redact(response.url.split('?')[0])}: "
+                      f"{self._hide_secrets(warning)}")
 
     # -- requests with retries -------------------------------------------------
 
@@ -285,7 +303,7 @@ class DicomWebSource:
         except requests.HTTPError as exc:
             response = exc.response
             status = response.status_code if response is not None else None
-            body = self._hide_secrets(excerpt(response.text)) if response is not None else ""
+            body = excerpt(self._hide_secrets(response.text)) if response is not None else ""
             hint = {
                 401: "the server wants credentials (--user, --token, or user:password@ in the URL)",
                 403: "the credentials were refused",
@@ -314,12 +332,16 @@ class DicomWebSource:
                 raise _Transient(ServerError(
                     f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)",
                     url=shown)) from exc
-            error = ServerError(
-                f"cannot connect to {shown}: is the server running and the URL right? "
-                f"({reason(exc)})", url=shown)
-            if not self._contacted.is_set() and never_connected(exc):
-                raise error from exc  # first contact failed: most likely a wrong URL, say so
-            raise _Transient(error) from exc  # connected, then dropped: ask again
+            if never_connected(exc):
+                error = ServerError(
+                    f"cannot connect to {shown}: is the server running and the URL right? "
+                    f"({reason(exc)})", url=shown)
+                if not self._contacted.is_set():
+                    raise error from exc  # first contact failed: most likely a wrong URL
+            else:  # connected, then dropped (a reset, a restart, a load balancer)
+                error = ServerError(f"the server dropped the connection to {shown} "
+                                    f"({reason(exc)})", url=shown)
+            raise _Transient(error) from exc
         except (requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
             raise _Transient(ServerError(

@@ -25,6 +25,16 @@ from rich.progress import (
 from rich.table import Table
 
 from converter.snapshot import PlannedStudy, Report
+from converter.writer import is_valid_uid
+
+
+def shown_uid(uid: str) -> str:
+    """A study UID as printed: as it is when valid, else quoted and cut (PS3.5 9.1).
+
+    UIDs come from the server; a hostile one with a newline or markup must not
+    break a line or forge another one in a log.
+    """
+    return uid if is_valid_uid(uid) else repr(uid[:80])
 
 
 class Ui:
@@ -98,11 +108,12 @@ class SnapshotProgress:
                 self.progress.update(self.instances_task,
                                      rate=f"{task.completed / elapsed:,.0f} inst/s")
             if status == "failed":
-                self.ui.err.print(f"[red]failed:[/] study {uid}: {escape(message)}")
+                self.ui.err.print(f"[red]failed:[/] study {escape(shown_uid(uid))}: "
+                                  f"{escape(message)}")
             return
         if self.ui.quiet:
             return
-        line = f"[{self.done}/{self.total}] study {uid}: "
+        line = f"[{self.done}/{self.total}] study {shown_uid(uid)}: "
         if status == "failed":
             self.ui.err.print(f"{escape(line)}[red]failed[/]: {escape(message)}")
         else:
@@ -119,4 +130,4 @@ def summary(ui: Ui, report: Report, target: str) -> None:
                       f"{report.instances:,}", f"{report.bytes:,}", f"{report.seconds:.1f}")
         ui.err.print(table)
     for uid, message in report.failed:
-        ui.error(f"study {uid} failed and was not written: {message}")
+        ui.error(f"study {shown_uid(uid)} failed and was not written: {message}")

@@ -34,15 +34,19 @@ def stalled_in_body(exc: requests.ConnectionError) -> bool:
 
 
 def tls_message(shown: str, exc: requests.exceptions.SSLError) -> str:
-    """One line that says what failed in TLS and the two ways out."""
+    """One line that says what failed in TLS and the way out.
+
+    OpenSSL's reason comes after "certificate verify failed:" and before
+    " (_ssl.c:N)"; a name mismatch needs another URL, not another CA.
+    """
     text = str(exc)
-    why = re.search(r"certificate verify failed: ([^()'\"]+)", text)
-    if why:
-        what = f"its certificate was not accepted: {why.group(1).strip().rstrip('.')}"
-    elif "hostname" in text.lower() or "doesn't match" in text:
-        what = "its certificate is for another host name"
-    else:
-        what = f"TLS failed ({reason(exc)})"
+    why = re.search(r"certificate verify failed: (.+?)\.? \(_ssl", text)
+    detail = why.group(1).replace("'", "") if why else reason(exc)
+    if "mismatch" in detail or "doesn't match" in detail or "not valid for" in detail:
+        return (f"cannot connect securely to {shown}: its certificate is for another host "
+                f"name ({detail}); use the name it was issued for (or skip verification "
+                "with --insecure)")
+    what = f"its certificate was not accepted: {detail}" if why else f"TLS failed ({detail})"
     return (f"cannot connect securely to {shown}: {what}; give the server's CA certificate "
             "with --ca-bundle PEM (or skip verification with --insecure)")
 

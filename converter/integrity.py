@@ -132,8 +132,9 @@ def check_study(groups: list[list[dict[str, Any]]], study_uid: str,
             sop, series = metadata["SOPInstanceUID"], metadata["SeriesInstanceUID"]
             other = owner.setdefault(sop, series)
             if other != series:
+                one, two = sorted((other, series))
                 raise ServerError(f"instance {sop} of study {study_uid} is in two series, "
-                                  f"{other} and {series}; which one is right cannot be told")
+                                  f"{one} and {two}; which one is right cannot be told")
     if warn is None:
         return
     without = [g[0]["SeriesInstanceUID"] for g in groups if g and not g[0].get("Modality")]

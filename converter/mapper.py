@@ -125,7 +125,10 @@ def _component(group: Any) -> str:
     """One PN component group as text; a non-string (a broken server) as its JSON text."""
     if group is None or group.__class__ is str:
         return group or ""
-    return orjson.dumps(group).decode("utf-8")
+    try:
+        return orjson.dumps(group).decode("utf-8")
+    except orjson.JSONEncodeError as exc:
+        raise MappingError("a PN component nested too deep to be written") from exc
 
 
 def _number(text: str, integer: bool) -> int | float | None:
@@ -175,7 +178,8 @@ class _Mapper:
             if info is None:
                 info = _classify(tag)
                 if info is None:
-                    self._warn(path or "dataset", f"key {tag!r} is not an 8-hex DICOM tag; dropped")
+                    self._warn(path or "dataset",
+                               f"key {_short(tag)} is not an 8-hex DICOM tag; dropped")
                     continue
             key, dict_vr, private, dropped, allowed, fast, numbers, sequence = info
             if dropped or (private and not keep_private):
@@ -189,24 +193,37 @@ class _Mapper:
                     try:
                         as_is = vr in fast
                     except TypeError:  # an unhashable vr: the slow path says what is wrong
-                        as_is = False
+                        as_is, vr = False, None
+                    # Values that are arrays or objects (not PS3.18 F.2.3 values) and
+                    # enormous strings take the slow path, which says what is wrong.
                     if as_is:
-                        if len(values) > 1:
-                            out[key] = values
-                            continue
-                        single = values[0]
-                        if single.__class__ is not str or len(single) <= LARGE_VALUE:
-                            out[key] = empty_value(str(vr)) if single is None else single
-                            continue
-                    elif vr in numbers:
-                        # Servers send numbers (PS3.18 F.2.3); strings take the slow path.
                         if len(values) == 1:
                             single = values[0]
-                            if single.__class__ is not str:
-                                out[key] = single
+                            kind = single.__class__
+                            if kind is str:
+                                if len(single) <= LARGE_VALUE:
+                                    out[key] = single
+                                    continue
+                            elif kind is not list and kind is not dict:
+                                out[key] = empty_value(str(vr)) if single is None else single
                                 continue
-                        elif not any(v.__class__ is str for v in values):
-                            out[key] = values
+                        else:
+                            for single in values:
+                                kind = single.__class__
+                                if kind is list or kind is dict or (
+                                        kind is str and len(single) > LARGE_VALUE):
+                                    break
+                            else:
+                                out[key] = values
+                                continue
+                    elif vr in numbers:
+                        # Servers send numbers (PS3.18 F.2.3); strings take the slow path.
+                        for single in values:
+                            kind = single.__class__
+                            if kind is not float and kind is not int:
+                                break
+                        else:
+                            out[key] = values[0] if len(values) == 1 else values
                             continue
                     elif vr == "SQ" and sequence:
                         where = f"{path}{key}"
@@ -239,12 +256,15 @@ class _Mapper:
         bulk = "InlineBinary" if "InlineBinary" in element else (
             "BulkDataURI" if "BulkDataURI" in element else None)
         if values is None or values == []:
-            if bulk == "InlineBinary":
-                self._large(where, element["InlineBinary"])
-                return {"InlineBinary": element["InlineBinary"]}
-            if bulk == "BulkDataURI":
-                return {"BulkDataURI": element["BulkDataURI"]}
-            return empty_value(vr)
+            if bulk is None:
+                return empty_value(vr)
+            data = element[bulk]
+            if data.__class__ is not str:  # F.2.7: a base64 string / a URI
+                self._warn(where, f"{bulk} is {_json_type(data)}, not a string "
+                           "(PS3.18 F.2.7); dropped")
+                return empty_value(vr)
+            self._large(where, data)
+            return {bulk: data}
         if bulk is not None:
             self._warn(where, f"has both Value and {bulk} (PS3.18 F.2.2 allows one); "
                        "Value used")
@@ -257,13 +277,27 @@ class _Mapper:
         convert = _CONVERTERS.get(vr)
         if convert is not None:
             values = convert(self, values, where)
-        if vr in _LONG_TEXT_VRS:
-            for value in values:
-                self._large(where, value)
+        values = [self._value(where, vr, v) for v in values]
         if len(values) == 1:
             single = values[0]
             return empty_value(vr) if single is None else single
         return values
+
+    def _value(self, where: str, vr: str, value: Any) -> Any:
+        """One value as written: arrays and objects (which PS3.18 F.2.3 never puts in a
+        ``Value`` but of SQ and PN) as their JSON text, warned about; a large one warned."""
+        kind = value.__class__
+        if kind is list or kind is dict:
+            try:
+                text = orjson.dumps(value).decode("utf-8")
+            except orjson.JSONEncodeError as exc:  # nested too deep to be written at all
+                raise MappingError(f"{where}: a {vr} value is {_json_type(value)} nested too "
+                                   "deep to be written (a broken or hostile answer)") from exc
+            self._warn(where, f"a {vr} value is {_json_type(value)} (PS3.18 F.2.3 allows none "
+                       "here); written as its JSON text")
+            return text
+        self._large(where, value)
+        return value
 
     def _large(self, where: str, value: Any) -> None:
         if value.__class__ is str and len(value) > LARGE_VALUE:
@@ -291,7 +325,10 @@ class _Mapper:
                     names.append(f"{a or ''}={i or ''}={p or ''}".rstrip("="))
                     continue
             self._check_pn(value, where)
-            names.append(person_name(value))
+            try:
+                names.append(person_name(value))
+            except MappingError as exc:
+                raise MappingError(f"{where}: {exc}") from exc
         return names
 
     def _check_pn(self, value: Any, where: str) -> None:
@@ -332,7 +369,6 @@ _AS_IS_VRS = ALL_VRS - BINARY_VRS - {"SQ", "PN", "DS", "IS"}
 """VRs whose PS3.18 values the fast path writes as they are. Binary VRs carry
 no ``Value`` (PS3.18 F.2.7): they always take the slow path, which checks them."""
 _NUMBER_VRS = frozenset({"DS", "IS"})
-_LONG_TEXT_VRS = TEXT_VRS | {"UN"}
 
 _TagInfo = tuple[str, str | None, bool, bool, frozenset[str] | None, frozenset[str],
                  frozenset[str], bool]
@@ -361,8 +397,23 @@ def _classify(tag: Any) -> _TagInfo | None:
     return info
 
 
+def _json_type(value: Any) -> str:
+    """What a JSON value is, in words: 'an array', 'an object', 'a number'..."""
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null" if value is None else "a string"
+
+
 def _short(value: Any) -> str:
-    """``repr`` of a broken value, cut to fit in a warning."""
+    """``repr`` of a broken value, cut to fit in a warning (an array or object: its type)."""
+    if isinstance(value, list | dict):
+        return _json_type(value)
     text = repr(value)
     return text if len(text) <= 40 else text[:39] + "…"
 
@@ -415,7 +466,7 @@ def map_datasets(
         except MappingError as exc:
             sop = ds.get("00080018")
             values = sop.get("Value") if isinstance(sop, Mapping) else None
-            name = values[0] if isinstance(values, list) and values else f"number {i + 1}"
-            raise MappingError(f"instance {str(name)[:80]}: {exc}", tag=exc.tag,
-                               vr=exc.vr) from exc
+            name = values[0] if isinstance(values, list) and values else None
+            shown = name[:80] if isinstance(name, str) else f"number {i + 1}"
+            raise MappingError(f"instance {shown}: {exc}", tag=exc.tag, vr=exc.vr) from exc
     return out

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from converter.errors import OutputError, UsageError
-from converter.writer import write_atomic
+from converter.writer import is_stale, write_atomic
 
 
 class Target(Protocol):
@@ -47,9 +47,9 @@ class LocalTarget:
             raise OutputError(f"cannot create {folder}: {exc.strerror}") from exc
         self.folder = folder
         self.description = str(folder.resolve())
-        for stale in folder.glob(".*.part"):  # left by a hard-killed run (see write_atomic)
-            if stale.is_file():
-                stale.unlink(missing_ok=True)
+        for temporary in folder.glob(".*.part"):  # left by a hard-killed run (see write_atomic)
+            if temporary.is_file() and is_stale(temporary):
+                temporary.unlink(missing_ok=True)
 
     def names(self) -> list[str]:
         return sorted(p.name for p in self.folder.iterdir() if p.is_file())

@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -377,7 +379,35 @@ def dumps(document: Any, indent: int | None = None) -> bytes:
 
 def is_valid_uid(uid: str) -> bool:
     """PS3.5 9.1 UID syntax: digits and dots, at most 64 characters."""
-    return len(uid) <= 64 and bool(_UID_RE.match(uid))
+    return len(uid) <= 64 and bool(_UID_RE.fullmatch(uid))  # "$" would let "1.2\n" through
+
+
+def temporary_owner() -> str:
+    """``host-pid`` of this process, written into temporary names (see :func:`is_stale`)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def is_stale(temporary: Path, max_age: float = 3600.0) -> bool:
+    """Whether a ``write_atomic`` temporary was left by a process that is gone.
+
+    Its owner is in the name: one on this host is checked directly (several
+    shards may be writing into the same folder right now); one from another
+    host (a shared file system) counts as gone once the file is an hour old.
+    """
+    mine = re.search(re.escape(f".{socket.gethostname()}-") + r"(\d+)\.[A-Za-z0-9_]+\.part$",
+                     temporary.name)
+    if mine:
+        try:
+            os.kill(int(mine.group(1)), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    try:
+        return time.time() - temporary.stat().st_mtime > max_age
+    except OSError:
+        return False
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -390,7 +420,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     if not folder.is_dir():
         raise OutputError(f"cannot write {path}: folder {folder} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{temporary_owner()}.", suffix=".part",
+                                   dir=folder)
     except OSError as exc:
         raise OutputError(f"cannot write into {folder}: {exc.strerror}") from exc
     try:

@@ -53,10 +53,11 @@ class Fault(Enum):
     HTML = "HTML instead of JSON"
     WRONG_SHAPE = "JSON of the wrong shape"
     NOT_FOUND = "404"
+    ECHO_REQUEST = "500 whose page shows the request's headers"
 
 
-TRANSIENT = tuple(f for f in Fault if f is not Fault.NOT_FOUND)
-"""Every fault a client should get over by asking again."""
+TRANSIENT = tuple(f for f in Fault if f not in (Fault.NOT_FOUND, Fault.ECHO_REQUEST))
+"""Every fault a busy server gives, which a client gets over by asking again."""
 
 _STATUS = {Fault.HTTP_500: 500, Fault.HTTP_502: 502, Fault.HTTP_503: 503, Fault.HTTP_504: 504,
            Fault.HTTP_503_RETRY_AFTER: 503, Fault.HTTP_429: 429,
@@ -213,6 +214,14 @@ def fault_proxy(upstream: str, *, seed: int = 0, chance: float = 0.0,
                 return
             if fault in _STATUS:
                 self._status(fault)
+                return
+            if fault is Fault.ECHO_REQUEST:  # as a debugging error page does
+                first = ("Authorization", "X-Api-Key")  # before the excerpt's cut
+                items = sorted(self.headers.items(), key=lambda kv: kv[0] not in first)
+                shown = "".join(f"<li>{k}: {v}</li>" for k, v in items)
+                echo = f'299 proxy "{self.headers.get("Authorization", "")}"'
+                self._send(500, f"<html><ul>{shown}</ul></html>".encode(), "text/html",
+                           {"Warning": echo})
                 return
             if fault is Fault.HTML:
                 self._send(200, _html(), "text/html; charset=utf-8")

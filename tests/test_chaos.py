@@ -16,6 +16,7 @@ injected, so a seed that became too gentle fails loudly instead of testing less.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,3 +147,50 @@ class TestStudyFailingEveryTime:
         expected = [s for s in json.loads((baseline / "all.json").read_bytes())["studies"]
                     if s["StudyInstanceUID"] != victim]
         assert written == expected and len(written) == STUDIES - 1
+
+
+FINAL_MESSAGE = {
+    Fault.HTTP_500: r"HTTP 500 from {url}: <html><body>Server busy</body></html>",
+    Fault.HTTP_502: r"HTTP 502 from {url}",
+    Fault.HTTP_503: r"HTTP 503 from {url}",
+    Fault.HTTP_504: r"HTTP 504 from {url}",
+    Fault.HTTP_503_RETRY_AFTER: r"HTTP 503 from {url}",
+    Fault.HTTP_429: r"HTTP 429 from {url}: Too Many Requests",
+    Fault.HTTP_429_RETRY_AFTER: r"HTTP 429 from {url}",
+    Fault.STALL: r"no answer from {url} within 1 s \(raise --timeout\?\)",
+    Fault.STALL_BODY: r"no answer from {url} within 1 s \(raise --timeout\?\)",
+    Fault.RESET: r"the server dropped the connection to {url} \(",
+    Fault.TRUNCATED: r"the answer from {url} was cut short \(connection closed after \d+ bytes, "
+                     r"\d+ more expected\)",
+    Fault.HTML: r"{url} did not answer JSON \(is this a DICOMweb root\?\)",
+    Fault.WRONG_SHAPE: r"{url} answered JSON (that is not an array of datasets|objects that "
+                       r"are not datasets)",
+}
+
+
+class TestEachFaultEveryTime:
+    """One kind, every time, on one series: the final error says what happened, in one line."""
+
+    @pytest.mark.parametrize("fault", TRANSIENT, ids=[f.name for f in TRANSIENT])
+    def test_final_message(self, server: Orthanc, fault: Fault,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+        victim = study_uid(3)
+        series = server.get(f"/dicom-web/studies/{victim}/series").json()[0]["0020000E"]
+        path = f"/dicom-web/studies/{victim}/series/{series['Value'][0]}/metadata"
+        with fault_proxy(server.url, stall=TIMEOUT + 0.5, rules=[Rule(path, fault)]) as proxy:
+            code = main(["snapshot", proxy.dicomweb(), *FAST[:2], "--retries", "2",
+                         "--retry-backoff", "0.01", "--study", victim, "-q", "-o", "-"])
+        err = capsys.readouterr().err
+        assert code == 1
+        assert len(err.splitlines()) == 1, err
+        expected = FINAL_MESSAGE[fault].format(url=re.escape(proxy.url + path))
+        assert re.fullmatch(rf"error: study {victim} failed and was not written: {expected}.*"
+                            r" \(after 2 attempts\)", err.strip()), err
+        assert len(proxy.requests_to(path)) == 2
+
+    def test_reset_of_the_very_first_request_is_retried(
+            self, server: Orthanc, capsys: pytest.CaptureFixture[str]) -> None:
+        with fault_proxy(server.url, rules=[Rule(r"/studies\?", Fault.RESET, times=1)]) as proxy:
+            code = main(["snapshot", proxy.dicomweb(), *FAST, "--limit", "1", "-q", "-o", "-"])
+        assert code == 0, capsys.readouterr().err
+        assert [s.fault for s in proxy.requests_to(r"/studies\?")] == [Fault.RESET, None]

@@ -83,6 +83,13 @@ class TestDocsTypes:
         assert found == ["studies[0].NumInstances: expected integer (as in OHIF's docs "
                          "example), got string"]
 
+    def test_person_name_as_dcmjs_leaves_it(self, valid: Document) -> None:
+        """OHIF's generator writes dcmjs' PN object, which OHIF shows badly (OHIF #3099)."""
+        found = problems(valid, lambda d: d["studies"][1].update(
+            PatientName=[{"Alphabetic": "Doe^Jane"}]))
+        assert found == ["studies[1].PatientName: expected string (as in OHIF's docs "
+                         "example), got array"]
+
     def test_missing_study_field(self, valid: Document) -> None:
         found = problems(valid, lambda d: d["studies"][0].pop("PatientID"))
         assert found == ["studies[0].PatientID: missing"]

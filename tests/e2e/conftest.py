@@ -5,6 +5,10 @@ The chain is the one a user runs: the session Orthanc holding the fixture files
 started as its own process (the OHIF Viewer 3.13.2 build comes from the user
 cache, fetched once with npm), and Debian's chromium driven by Playwright.
 A failed test leaves a screenshot; its path is printed in the report.
+
+The server process, its output reader thread and the browser live for this
+package only: later tests fork worker processes (converter/folder.py), and a
+fork taken while other threads run can deadlock the child.
 """
 
 from __future__ import annotations
@@ -58,14 +62,14 @@ def ohif_dist() -> Path:
     return ensure_viewer()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def launch_dir(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("launch")
     assert main(["snapshot", orthanc.dicomweb_url, "-o", str(folder / "fixtures.json"), "-q"]) == 0
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def served(orthanc: Orthanc, launch_dir: Path, ohif_dist: Path) -> Iterator[Served]:
     """``dicomweb2ohif serve DIR --viewer --proxy <orthanc> --port 0`` as a process."""
     cmd = [sys.executable, "-m", "converter", "serve", str(launch_dir), "--viewer",
@@ -97,7 +101,7 @@ def served(orthanc: Orthanc, launch_dir: Path, ohif_dist: Path) -> Iterator[Serv
             process.wait(5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = launch_browser(playwright)
