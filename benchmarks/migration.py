@@ -8,10 +8,13 @@ later runs skip the upload) and measures, side by side in one run, alternating t
 contenders on every round:
 
 (a) the floor: raw GET of every series' WADO-RS metadata with the same concurrency,
-    no parsing (the server's own speed);
+    no parsing (the server's own speed), the series list given;
 (b) a naive loop: dicomweb-client ``retrieve_study_metadata`` per study plus
     ``pydicom.Dataset.from_json`` per instance;
-(c) ``dicomweb2ohif snapshot URL -o DIR/`` as a whole process.
+(c) ``dicomweb2ohif snapshot URL -o DIR/``.
+
+All three run as whole processes (``python -m benchmarks.migration floor|naive ...``
+for the first two), so each pays its own interpreter start-up.
 
 It prints instances/second for each, the ratios c/a and b/c (medians of the
 per-round ratios), the mapper alone against dcmjs ``naturalizeDataset`` on the same
@@ -34,9 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pydicom
 import requests
-from dicomweb_client.api import DICOMwebClient
 
 from converter.mapper import map_dataset
 from fixtures.orthanc import Orthanc
@@ -75,7 +76,26 @@ def series_list(root: str) -> list[tuple[str, str]]:
     return sorted(pairs)
 
 
-def floor(root: str, pairs: list[tuple[str, str]], workers: int) -> float:
+def _timed(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{cmd[3:5]} failed: {done.stderr[-500:]}")
+    return time.perf_counter() - started
+
+
+def floor(root: str, pairs_file: Path, workers: int) -> float:
+    """(a) as a whole process."""
+    return _timed([sys.executable, "-m", "benchmarks.migration", "floor", root,
+                   str(pairs_file), str(workers)])
+
+
+def naive(root: str) -> float:
+    """(b) as a whole process."""
+    return _timed([sys.executable, "-m", "benchmarks.migration", "naive", root])
+
+
+def floor_process(root: str, pairs: list[tuple[str, str]], workers: int) -> None:
     """(a) GET every series' metadata, bytes only, one session per worker."""
     import threading
 
@@ -89,23 +109,22 @@ def floor(root: str, pairs: list[tuple[str, str]], workers: int) -> float:
         answer.raise_for_status()
         return len(answer.content)
 
-    started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         total = sum(pool.map(get, pairs))
     assert total > 0
-    return time.perf_counter() - started
 
 
-def naive(root: str) -> float:
+def naive_process(root: str) -> None:
     """(b) dicomweb-client study metadata + pydicom Dataset.from_json, one study at a time."""
+    import pydicom
+    from dicomweb_client.api import DICOMwebClient
+
     warnings.filterwarnings("ignore", message="No bulk data URI handler")
-    started = time.perf_counter()
     client = DICOMwebClient(root)
     for study in client.search_for_studies():
         uid = study["0020000D"]["Value"][0]
         for item in client.retrieve_study_metadata(uid):
             pydicom.Dataset.from_json(item)
-    return time.perf_counter() - started
 
 
 def ours(root: str, workers: int, out: Path, limit: int | None = None) -> tuple[float, int]:
@@ -144,6 +163,14 @@ def mapper_vs_dcmjs(root: str, pairs: list[tuple[str, str]],
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["floor"]:
+        floor_process(argv[1], [tuple(p) for p in json.loads(Path(argv[2]).read_text())],
+                      int(argv[3]))
+        return 0
+    if argv[:1] == ["naive"]:
+        naive_process(argv[1])
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--studies", type=int, default=50)
     parser.add_argument("--series", type=int, default=4)
@@ -158,10 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root = server.dicomweb_url
         pairs = series_list(root)
+        pairs_file = out.parent / f"{out.name}-pairs.json"
+        pairs_file.write_text(json.dumps(pairs))
         ours(root, args.workers, out)  # warm the server's caches and the OS page cache
         a_s, b_s, c_s = [], [], []
         for _ in range(args.runs):
-            a_s.append(floor(root, pairs, args.workers))
+            a_s.append(floor(root, pairs_file, args.workers))
             b_s.append(naive(root))
             c_s.append(ours(root, args.workers, out)[0])
         rate = {k: count / statistics.median(v) for k, v in (("a", a_s), ("b", b_s), ("c", c_s))}
@@ -179,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
               f"instances/s: {py / js:.1f}x")
         _, peak_small = ours(root, args.workers, out, limit=10)
         _, peak_all = ours(root, args.workers, out)
+        written = json.loads((out / "index.json").read_text())["studies"]
+        total = sum(e["NumInstances"] for e in written)
+        print(f"count check: {len(written)} studies, {total} instances written, "
+              f"the server holds {count}: {'OK' if total == count else 'MISMATCH'}")
         print(f"peak memory of (c): {peak_small / 1024:.0f} MiB for 10 studies, "
               f"{peak_all / 1024:.0f} MiB for {args.studies} studies")
         for workers in [int(w) for w in args.sweep.split(",") if w]:
@@ -186,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"workers {workers}: {count / statistics.median(times):.0f} instances/s")
     finally:
         shutil.rmtree(out, ignore_errors=True)
+        out.parent.joinpath(f"{out.name}-pairs.json").unlink(missing_ok=True)
         server.stop()
     return 0
 

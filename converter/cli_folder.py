@@ -79,6 +79,11 @@ def add_parsers(commands: Any) -> list[argparse.ArgumentParser]:
     folder.add_argument("--jobs", type=_jobs, default=default_jobs(), metavar="N",
                         help=f"processes reading files (default {default_jobs()}, the CPUs)")
     folder.add_argument("--indent", type=int, metavar="N", help="pretty-print with N spaces")
+    folder.add_argument("--shard", metavar="K/N",
+                        help="write only part K of N of the studies (stable hash of the UID; "
+                        "default from $JOB_COMPLETION_INDEX or $SLURM_ARRAY_TASK_ID)")
+    folder.add_argument("--shard-count", type=int, metavar="N",
+                        help="N for $JOB_COMPLETION_INDEX (or $DICOMWEB2OHIF_SHARDS)")
 
     check = commands.add_parser(
         "validate", help="check launch files before a viewer opens them",
@@ -122,7 +127,10 @@ class _FileProgress:
 
 def cmd_folder(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``folder``: 0 when a launch file was written (skipped files named), else 1."""
-    from converter.cli import _target, _write_stdout  # the CLI's own output rules
+    from converter.cli import _shard, _target, _write_stdout  # the CLI's own output rules
+    from converter.store import INDEX_NAME
+
+    shard = _shard(args, ui)
 
     folder: Target | None = None
     if is_remote(args.output):  # object storage, as snapshot writes it
@@ -132,34 +140,39 @@ def cmd_folder(args: argparse.Namespace, ui: Ui) -> int:
         kind, path = _target(args.output)
     if args.gzip and kind != "folder":
         raise UsageError("--gzip goes with folder output (-o DIR/)")
+    if shard.count > 1 and kind != "folder":
+        raise UsageError("--shard goes with folder output (-o DIR/ or a storage URL)")
     prefix = check_prefix(args.url_prefix)
     with _FileProgress(ui) as progress:
         result = read_folder(Path(args.path), prefix, keep_private=args.keep_private,
                              inline_documents=not args.no_inline_documents, jobs=args.jobs,
                              exclude=path, progress=progress.update)
     _report(ui, result)
+    studies = [s for s in result.studies if shard.owns(s.uid)]
     store: Store
     if kind == "folder":
         if folder is None:
             assert path is not None
             folder = LocalTarget(path)
         # Every study is written: a folder's content may change under the same UIDs.
+        index_name = (INDEX_NAME if shard.count == 1
+                      else f"index-{shard.index}-of-{shard.count}.json")
         store = StudyFolder(folder, compress=args.gzip, force=True, indent=args.indent,
-                            warn=ui.warn)
+                            index_name=index_name, owns=shard.owns, warn=ui.warn)
         target = folder.description
     else:
-        store = SingleFile(path, [s.uid for s in result.studies], args.indent,
-                           sink=_write_stdout)
+        store = SingleFile(path, [s.uid for s in studies], args.indent, sink=_write_stdout)
         target = "stdout" if path is None else str(path.resolve())
     written = 0
     try:
-        for study in result.studies:
+        for study in studies:
             written += store.write(study)
         written += store.close()
     except KeyboardInterrupt:
         store.abort()
         raise
-    ui.info(f"wrote {len(result.studies)} studies, {result.instances} instances from "
+    ui.info(f"wrote {len(studies)} of {len(result.studies)} studies, {result.instances} "
+            "instances read from "
             f"{result.files} files ({written:,} bytes) to {target}")
     return 0
 

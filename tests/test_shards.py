@@ -287,3 +287,17 @@ class TestReadmeExamples:
             assert proc.returncode == 0, err
         assert main(["index", f"{out}/", "-q"]) == 0
         assert set(files(out)) == set(files(unsharded))
+
+
+class TestShardedFolder:
+    def test_folder_shards_equal_one_folder_run(self, tmp_path: Path) -> None:
+        source = tmp_path / "dicom"
+        list(make_studies(source, 9, 1, 2))
+        whole, parts = tmp_path / "whole", tmp_path / "parts"
+        common = [str(source), "--url-prefix", "https://bucket.example/dicom", "-q"]
+        assert main(["folder", *common, "-o", f"{whole}/"]) == 0
+        for k in range(3):
+            assert main(["folder", *common, "--shard", f"{k}/3", "-o", f"{parts}/"]) == 0
+        assert main(["index", str(parts), "-q"]) == 0
+        assert files(parts) == files(whole)
+        assert len(json.loads((parts / "index.json").read_text())["studies"]) == 9
