@@ -473,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handlers=[RichHandler(console=ui.err, show_time=False, show_path=False)],
         format="%(message)s",
     )
+    previous_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         args = build_parser().parse_args(argv)
         if args.command == "snapshot":
@@ -501,6 +502,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         ui.err.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
                      "(run with --debug for the traceback and please report it)")
         return 1
+    finally:
+        _restore_sigterm(previous_sigterm)
+
+
+def _restore_sigterm(handler: Any) -> None:
+    """Put back the caller's SIGTERM handler (``main`` also runs in-process, e.g. in tests)."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and handler is not None:
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _interrupt_on_sigterm() -> None:

@@ -60,4 +60,8 @@ def reason(exc: BaseException) -> str:
     cut = re.search(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)", text)
     if cut:
         return f"connection closed after {cut.group(1)} bytes, {cut.group(2)} more expected"
+    if "Connection reset by peer" in text or "ConnectionResetError" in text:
+        return "connection reset by the server"
+    if "RemoteDisconnected" in text:
+        return "the server closed the connection without answering"
     return excerpt(text, 120)

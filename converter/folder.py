@@ -196,8 +196,16 @@ def _results(job: _Job, files: list[str], jobs: int) -> Iterator[_Loaded]:
         for relative in files:
             yield load(job, relative)
         return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    # Never plain fork: this process may have threads (a progress display, a
+    # caller's), and a child forked while one holds a lock can hang forever.
+    # A fork server starts clean, with this module already imported.
+    context: multiprocessing.context.BaseContext
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        server = multiprocessing.get_context("forkserver")
+        server.set_forkserver_preload(["converter.folder"])
+        context = server
+    else:
+        context = multiprocessing.get_context("spawn")
     chunk = max(1, min(32, len(files) // (jobs * 8)))
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
                                initargs=(job,))

@@ -376,11 +376,13 @@ _TAG_INFO: dict[str, _TagInfo] = {}
 
 
 def _classify(tag: Any) -> _TagInfo | None:
-    """(key, dictionary VR, private, dropped, VRs allowed) of a tag, cached; None if no tag.
+    """What the mapper needs to know of a tag, cached; None if it is not an 8-hex tag.
 
-    The VRs allowed are the dictionary's (``US or SS``) plus UN, which a server
-    sends for an element whose VR it does not know (PS3.5 6.2.2); None for
-    private and unknown tags, whose VR cannot be checked.
+    (key, dictionary VR, private, dropped, VRs allowed, and of those the ones the
+    fast path writes as they are, the DS/IS ones, whether SQ is one). The VRs
+    allowed are the dictionary's (``US or SS``) plus UN, which a server sends for
+    an element whose VR it does not know (PS3.5 6.2.2); None for private and
+    unknown tags, whose VR cannot be checked.
     """
     if not isinstance(tag, str) or not _TAG_RE.match(tag):
         return None

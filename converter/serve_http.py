@@ -12,6 +12,7 @@ import contextlib
 import http.client
 import mimetypes
 import sys
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -216,8 +217,10 @@ class Handler(BaseHTTPRequestHandler):
             self._file(dist / "index.html", head)  # single-page app route
 
     def _index(self, head: bool) -> None:
-        rows = "".join(f'<li><a href="{link.url}">{link.file}: {link.patient_name} '
-                       f"{link.modalities} {link.study_uid}</a></li>"
+        # Names come from the launch files: escaped, never markup.
+        rows = "".join(f'<li><a href="{escape(link.url)}">{escape(link.file)}: '
+                       f"{escape(link.patient_name)} {escape(link.modalities)} "
+                       f"{escape(link.study_uid)}</a></li>"
                        for link in self.app.links())
         page = (f"<!doctype html><meta charset=utf-8><title>dicomweb2ohif serve</title>"
                 f"<h1>Launch files</h1><ul>{rows}</ul>").encode()

@@ -5,9 +5,11 @@ real upstream (the throwaway Orthanc) and, by seeded chance or by rule per path,
 replaces the answer with a fault a busy or broken server gives: 500/502/503/504,
 429 and 503 with and without ``Retry-After``, a stall past the client's timeout
 (before the answer or halfway through the body), a reset connection, a body cut
-short, HTML instead of JSON, JSON of the wrong shape. Rewriters change real
-answers into hostile content (bad UIDs, broken elements, invalid UTF-8). No
-monkeypatching: the code under test talks HTTP to it like to any server.
+short, HTML instead of JSON, JSON of the wrong shape; by rule also a 404, and a
+500 whose page echoes the request's headers (credentials included). Rewriters
+change real answers into hostile content (bad UIDs, broken elements, invalid
+UTF-8); ``tls`` serves HTTPS. No monkeypatching: the code under test talks HTTP
+to it like to any server.
 
 Seeded chance is deterministic per request: whether the n-th request to a path
 is faulted depends only on ``(seed, path, n)``, never on thread scheduling, so a
@@ -294,8 +296,9 @@ def fault_proxy(upstream: str, *, seed: int = 0, chance: float = 0.0,
                 self.wfile.flush()
                 if stall:
                     time.sleep(stall)
-                if cut is not None:
-                    self._reset()
+                if cut is not None:  # a clean close before Content-Length bytes were sent
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_WR)
             except OSError:
                 self.close_connection = True  # the client gave up first (it timed out)
 

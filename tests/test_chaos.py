@@ -159,7 +159,8 @@ FINAL_MESSAGE = {
     Fault.HTTP_429_RETRY_AFTER: r"HTTP 429 from {url}",
     Fault.STALL: r"no answer from {url} within 1 s \(raise --timeout\?\)",
     Fault.STALL_BODY: r"no answer from {url} within 1 s \(raise --timeout\?\)",
-    Fault.RESET: r"the server dropped the connection to {url} \(",
+    Fault.RESET: r"the server dropped the connection to {url} \((connection reset by the server"
+                 r"|the server closed the connection without answering)\)",
     Fault.TRUNCATED: r"the answer from {url} was cut short \(connection closed after \d+ bytes, "
                      r"\d+ more expected\)",
     Fault.HTML: r"{url} did not answer JSON \(is this a DICOMweb root\?\)",

@@ -24,7 +24,6 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +79,8 @@ def check_mapping(document: Any) -> None:
     assert json.loads(dumps(out)) == json.loads(dumps(out, indent=1))
 
 
-def check_cli(raw: bytes, folder: Path, *extra: str) -> None:
-    """``dicomweb2ohif map``'s contract on any bytes: output, or one clean error line."""
+def run_map(raw: bytes, folder: Path, *extra: str) -> tuple[int, bytes, str]:
+    """``dicomweb2ohif map FILE`` in-process on ``raw``: (exit code, stdout, stderr)."""
     path = folder / "input.json"
     path.write_bytes(raw)
     stdout, stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8"), io.StringIO()
@@ -92,15 +91,47 @@ def check_cli(raw: bytes, folder: Path, *extra: str) -> None:
     finally:
         sys.stdout, sys.stderr = saved
     stdout.flush()
-    err = stderr.getvalue()
+    return code, stdout.buffer.getvalue(), stderr.getvalue()  # type: ignore[attr-defined]
+
+
+def check_cli(raw: bytes, folder: Path, *extra: str) -> None:
+    """``dicomweb2ohif map``'s contract on any bytes: output, or one clean error line."""
+    code, out, err = run_map(raw, folder, *extra)
     assert "Traceback" not in err and "internal error" not in err, err
     if code == 0:
-        out = json.loads(stdout.buffer.getvalue())  # type: ignore[attr-defined]
-        assert isinstance(out, list)
+        assert isinstance(json.loads(out), list)
     else:
         assert code == 1, (code, err)
         errors = [ln for ln in err.splitlines() if not ln.startswith("warning:")]
         assert len(errors) == 1 and errors[0].startswith("error: "), err
+
+
+class TestMapCommand:
+    """Saved answers are read as the client reads a server's (converter/answers.py)."""
+
+    NAME = b'[{"00100010": {"vr": "PN", "Value": [{"Alphabetic": "M\xfcller^Hans"}]}}]'
+
+    def test_invalid_utf8_is_replaced_and_the_element_named(self, tmp_path: Path) -> None:
+        code, out, err = run_map(self.NAME, tmp_path)
+        assert code == 0
+        assert json.loads(out) == [{"PatientName": "M\ufffdller^Hans"}]
+        assert "invalid UTF-8 in PatientName (0010,0010) (byte 54) replaced by U+FFFD" in err
+
+    def test_byte_order_mark_is_ignored(self, tmp_path: Path) -> None:
+        code, out, _ = run_map(b"\xef\xbb\xbf" + self.NAME.replace(b"\xfc", b"u"), tmp_path)
+        assert code == 0 and json.loads(out) == [{"PatientName": "Muller^Hans"}]
+
+    @pytest.mark.parametrize(("raw", "why"), [
+        (b"[" * 2000 + b"]" * 2000, "depth limit exceeded"),
+        (b'[{"00280030": {"vr": "DS", "Value": [NaN]}}]', "unexpected character"),
+        (b'[{"00280030": {"vr": "DS", "Value": [1e999]}}]', "number is infinity"),
+        (b"\xff\xfe[\x00]\x00", "unexpected character"),
+    ], ids=["deep", "nan", "infinite", "utf16"])
+    def test_not_json_is_one_clean_line(self, raw: bytes, why: str, tmp_path: Path) -> None:
+        code, out, err = run_map(raw, tmp_path)
+        assert code == 1 and out == b""
+        assert err.startswith(f"error: {tmp_path / 'input.json'} is not JSON: {why}")
+        assert len(err.splitlines()) == 1
 
 
 class TestGenerated:
@@ -211,29 +242,26 @@ def corpus(orthanc: Orthanc) -> list[bytes]:
 def test_mutated_real_answers(corpus: list[bytes], tmp_path: Path) -> None:
     seed = int(os.environ.get("FUZZ_SEED", random.randrange(2**32)))
     rng = random.Random(seed)
-    documents = [json.loads(raw) for raw in corpus]
+    documents = [json.loads(answer) for answer in corpus]
     deadline = time.monotonic() + SECONDS
     runs = 0
     while time.monotonic() < deadline:
         runs += 1
         pick = rng.randrange(len(corpus))
-        case: Callable[[], None]
-        if runs % 4:
-            mutated = mutate_json(documents[pick], rng)
-            case = lambda: check_mapping(mutated)  # noqa: E731
-            shown: Callable[[], str] = lambda: repr(mutated)[:2000]  # noqa: E731
-        else:
-            raw = mutate_bytes(corpus[pick], rng)
-            extra = ("--indent", "1") if rng.random() < 0.3 else ()
-            case = lambda: check_cli(raw, tmp_path, *extra)  # noqa: E731
-            shown = lambda: repr(raw[:2000])  # noqa: E731
+        mutated: Any = None
+        raw: bytes | None = None
         try:
-            case()
+            if runs % 4:
+                mutated = mutate_json(documents[pick], rng)
+                check_mapping(mutated)
+            else:
+                raw = mutate_bytes(corpus[pick], rng)
+                check_cli(raw, tmp_path, *(("--indent", "1") if rng.random() < 0.3 else ()))
         except BaseException as exc:  # report what to replay, then fail
             try:
-                text = shown()
+                shown = repr(mutated)[:2000] if raw is None else repr(raw[:2000])
             except RecursionError:
-                text = "(nested too deep to show)"
+                shown = "(nested too deep to show)"
             raise AssertionError(f"FUZZ_SEED={seed}, run {runs}: {type(exc).__name__}: "
-                                 f"{exc}\ninput: {text}") from exc
+                                 f"{exc}\ninput: {shown}") from exc
     assert runs > 50, f"only {runs} runs in {SECONDS} s"

@@ -131,7 +131,7 @@ class TestUids:
 
         code, study, err = run(server, capsys, rewriters=(on_metadata(A, change),))
         assert code == 1 and study is None
-        assert f"instance 2 of series " in failed(err)
+        assert "instance 2 of series " in failed(err)
         assert f"has SOPInstanceUID {uid!r}, not a valid DICOM UID (PS3.5 9.1)" in failed(err)
 
 

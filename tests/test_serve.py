@@ -180,6 +180,15 @@ class TestHttp:
         assert DATA_SOURCE_NAMESPACE in text and '"sourceName": "dicomjson"' in text
         assert '"defaultDataSourceName": "dicomjson"' in text
 
+    def test_index_page_escapes_names(self, launch_dir: Path, tmp_path: Path) -> None:
+        document = json.loads((launch_dir / "all.json").read_text())
+        document["studies"][0]["PatientName"] = "<script>alert(1)</script>"
+        (tmp_path / "evil.json").write_text(json.dumps(document))
+        with running(tmp_path) as server:
+            page = http_session.get(server.origin + "/", timeout=30).text
+        assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert page.count("<li>") == len(document["studies"])
+
     def test_viewer_dist_is_checked(self, tmp_path: Path) -> None:
         with pytest.raises(UsageError, match="not an OHIF Viewer build"):
             check_dist(tmp_path)
