@@ -14,13 +14,13 @@ import os
 import re
 import signal
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
@@ -468,10 +468,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "-v" in argv or "--debug" in argv
     quiet = "-q" in argv or "--quiet" in argv
     ui = Ui(quiet)
+    # Plain lines on stderr: a log line (a URL, a UID) is never wrapped to the terminal.
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING, force=True,
-        handlers=[RichHandler(console=ui.err, show_time=False, show_path=False)],
-        format="%(message)s",
+        handlers=[logging.StreamHandler(sys.stderr)],
+        format="%(levelname)s %(name)s: %(message)s",
     )
     previous_sigterm = signal.getsignal(signal.SIGTERM)
     try:
@@ -483,12 +484,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     except UsageError as exc:
         if debug:
-            ui.err.print_exception()
+            traceback.print_exc()
         ui.err.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
     except ConverterError as exc:
         if debug:
-            ui.err.print_exception()
+            traceback.print_exc()
         ui.err.print(f"[red]error:[/] {escape(str(exc))}")
         return 1
     except KeyboardInterrupt:
@@ -498,7 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as exc:  # a bug: still one line, the traceback with --debug
         if debug:
-            ui.err.print_exception()
+            traceback.print_exc()
         ui.err.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
                      "(run with --debug for the traceback and please report it)")
         return 1

@@ -217,6 +217,7 @@ class _Job:
     results: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     pending: int = 0
     listed: bool = False
+    queued: bool = False
     error: str | None = None
 
 
@@ -235,6 +236,7 @@ class _Run:
         self.events = events
         self.report = Report()
         self.inflight: dict[Future[Any], tuple[_Job, int]] = {}
+        self.writing: dict[Future[tuple[Study | None, int]], _Job] = {}
 
     def _series_task(self, job: _Job, series_uid: str) -> list[dict[str, Any]]:
         where = f"study {job.study.uid} series {series_uid}"
@@ -273,19 +275,30 @@ class _Run:
         for index, series_uid in enumerate(job.series):
             self.inflight[pool.submit(self._series_task, job, series_uid)] = (job, index)
 
-    def _finish(self, job: _Job) -> None:
+    def _complete(self, job: _Job) -> tuple[Study | None, int]:
+        """Build and store one fetched study (on the writer thread, so that the
+        scheduling loop keeps the workers busy while files are serialised and synced)."""
         uid = job.study.uid
         groups = [job.results[i] for i in range(len(job.series)) if job.results.get(i)]
         if job.error is None and not groups:
             job.error = "no instance metadata on the server"
-        if job.error is None:
-            try:
-                check_study(groups, uid, self.warn)
-                study = build_study(groups, self.urls, study_uid=uid)
-                self.report.bytes += self.store.write(study)
-            except ConverterError as exc:
-                job.error = str(exc)
         if job.error is not None:
+            return None, 0
+        try:
+            check_study(groups, uid, self.warn)
+            study = build_study(groups, self.urls, study_uid=uid)
+            return study, self.store.write(study)
+        except ConverterError as exc:
+            job.error = str(exc)
+            return None, 0
+
+    def _finish(self, job: _Job, outcome: tuple[Study | None, int] = (None, 0)) -> None:
+        """Account for a study (main thread): written, or failed with its reason."""
+        uid = job.study.uid
+        study, written = outcome
+        self.report.bytes += written
+        if job.error is not None or study is None:
+            job.error = job.error or "not written"
             self.report.failed.append((uid, job.error))
             if self.events:
                 self.events.study(uid, "failed", 0, job.error)
@@ -305,6 +318,7 @@ class _Run:
         window = max(2, self.workers * 2)  # studies in flight: bounds memory in folder mode
         active: list[_Job] = []
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="dicomweb2ohif")
+        writer = ThreadPoolExecutor(1, thread_name_prefix="dicomweb2ohif-writer")
         interrupted = True
         try:
             exhausted = False
@@ -328,19 +342,29 @@ class _Run:
                         continue
                     active.append(job)
                     self.inflight[pool.submit(self.source.search_series, study.uid)] = (job, -1)
-                if not self.inflight:
+                if not self.inflight and not self.writing:
                     break
-                done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
+                waiting: list[Future[Any]] = [*self.inflight, *self.writing]
+                done, _ = wait(waiting, return_when=FIRST_COMPLETED)
                 for future in done:
+                    if future in self.writing:
+                        job = self.writing.pop(future)
+                        active.remove(job)
+                        self._finish(job, future.result())
+                        continue
                     job, index = self.inflight.pop(future)
                     self._collect(pool, job, index, future)
-                for job in [j for j in active if j.listed and j.pending == 0]:
-                    active.remove(job)
-                    self._finish(job)
+                for job in active:
+                    if job.listed and job.pending == 0 and not job.queued:
+                        job.queued = True
+                        self.writing[writer.submit(self._complete, job)] = job
             interrupted = False
         finally:
             # On Ctrl-C do not wait for requests in flight; they end with the process.
+            # A file being written is finished (it appears whole) and the index kept
+            # consistent with it.
             pool.shutdown(wait=not interrupted, cancel_futures=True)
+            writer.shutdown(wait=True, cancel_futures=True)
         self.report.seconds = time.monotonic() - started
         return self.report
 
