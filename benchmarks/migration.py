@@ -13,8 +13,8 @@ contenders on every round:
     ``pydicom.Dataset.from_json`` per instance;
 (c) ``dicomweb2ohif snapshot URL -o DIR/``.
 
-All three run as whole processes (``python -m benchmarks.migration floor|naive ...``
-for the first two), so each pays its own interpreter start-up.
+All three run as whole processes (benchmarks/contenders.py for the first two), so
+each pays its own interpreter start-up and imports.
 
 It prints instances/second for each, the ratios c/a and b/c (medians of the
 per-round ratios), the mapper alone against dcmjs ``naturalizeDataset`` on the same
@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -86,45 +85,13 @@ def _timed(cmd: list[str]) -> float:
 
 def floor(root: str, pairs_file: Path, workers: int) -> float:
     """(a) as a whole process."""
-    return _timed([sys.executable, "-m", "benchmarks.migration", "floor", root,
+    return _timed([sys.executable, "-m", "benchmarks.contenders", "floor", root,
                    str(pairs_file), str(workers)])
 
 
 def naive(root: str) -> float:
     """(b) as a whole process."""
-    return _timed([sys.executable, "-m", "benchmarks.migration", "naive", root])
-
-
-def floor_process(root: str, pairs: list[tuple[str, str]], workers: int) -> None:
-    """(a) GET every series' metadata, bytes only, one session per worker."""
-    import threading
-
-    local = threading.local()
-
-    def get(pair: tuple[str, str]) -> int:
-        session = getattr(local, "s", None) or requests.Session()
-        local.s = session
-        answer = session.get(f"{root}/studies/{pair[0]}/series/{pair[1]}/metadata",
-                             headers={"Accept": "application/dicom+json"}, timeout=120)
-        answer.raise_for_status()
-        return len(answer.content)
-
-    with ThreadPoolExecutor(workers) as pool:
-        total = sum(pool.map(get, pairs))
-    assert total > 0
-
-
-def naive_process(root: str) -> None:
-    """(b) dicomweb-client study metadata + pydicom Dataset.from_json, one study at a time."""
-    import pydicom
-    from dicomweb_client.api import DICOMwebClient
-
-    warnings.filterwarnings("ignore", message="No bulk data URI handler")
-    client = DICOMwebClient(root)
-    for study in client.search_for_studies():
-        uid = study["0020000D"]["Value"][0]
-        for item in client.retrieve_study_metadata(uid):
-            pydicom.Dataset.from_json(item)
+    return _timed([sys.executable, "-m", "benchmarks.contenders", "naive", root])
 
 
 def ours(root: str, workers: int, out: Path, limit: int | None = None) -> tuple[float, int]:
@@ -163,14 +130,6 @@ def mapper_vs_dcmjs(root: str, pairs: list[tuple[str, str]],
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["floor"]:
-        floor_process(argv[1], [tuple(p) for p in json.loads(Path(argv[2]).read_text())],
-                      int(argv[3]))
-        return 0
-    if argv[:1] == ["naive"]:
-        naive_process(argv[1])
-        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--studies", type=int, default=50)
     parser.add_argument("--series", type=int, default=4)

@@ -471,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Plain lines on stderr: a log line (a URL, a UID) is never wrapped to the terminal.
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING, force=True,
-        handlers=[logging.StreamHandler(sys.stderr)],
+        handlers=[_StderrHandler()],
         format="%(levelname)s %(name)s: %(message)s",
     )
     previous_sigterm = signal.getsignal(signal.SIGTERM)
@@ -505,6 +505,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         _restore_sigterm(previous_sigterm)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (it is replaced in tests)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 def _restore_sigterm(handler: Any) -> None:

@@ -14,16 +14,18 @@ import os
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from converter.console import Ui
 from converter.errors import InputError, UsageError
-from converter.folder import FolderResult, check_prefix, describe_skipped, read_folder
 from converter.store import SingleFile, Store, StudyFolder
 from converter.targets import LocalTarget, Target, is_remote, open_target
 from converter.validate import Problem, load_launch_file, parse_launch_file, validate
+
+if TYPE_CHECKING:  # converter.folder reads Part 10 with pydicom: imported when used
+    from converter.folder import FolderResult
 
 FOLDER_EXAMPLES = """examples:
   # files served from a bucket or web server under the same layout
@@ -142,6 +144,8 @@ def cmd_folder(args: argparse.Namespace, ui: Ui) -> int:
         raise UsageError("--gzip goes with folder output (-o DIR/)")
     if shard.count > 1 and kind != "folder":
         raise UsageError("--shard goes with folder output (-o DIR/ or a storage URL)")
+    from converter.folder import check_prefix, read_folder
+
     prefix = check_prefix(args.url_prefix)
     with _FileProgress(ui) as progress:
         result = read_folder(Path(args.path), prefix, keep_private=args.keep_private,
@@ -183,6 +187,8 @@ def _names(paths: list[str]) -> str:
 
 
 def _report(ui: Ui, result: FolderResult) -> None:
+    from converter.folder import describe_skipped
+
     for text, paths in result.warnings.items():
         if len(paths) == 1:
             ui.warn(f"{paths[0]}: {text}")

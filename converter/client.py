@@ -17,13 +17,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from dicomweb_client.api import DICOMwebClient
 
 from converter.answers import check_datasets, load_json
+
+if TYPE_CHECKING:
+    from dicomweb_client.api import DICOMwebClient
 from converter.errors import NotFoundError, ServerError, UsageError
 from converter.failures import excerpt, never_connected, reason, stalled_in_body, tls_message
 
@@ -243,6 +245,8 @@ class DicomWebSource:
     def _client(self) -> DICOMwebClient:
         client: DICOMwebClient | None = getattr(self._local, "client", None)
         if client is None:
+            from dicomweb_client.api import DICOMwebClient  # imports pydicom: only when asked
+
             client = DICOMwebClient(self.root, session=self.session(), timeout=self.timeout)
             client.set_http_retry_params(retry=False)  # retries are ours, see _call
             self._local.client = client

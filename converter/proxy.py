@@ -27,9 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-import pydicom
-from pydicom.errors import InvalidDicomError
-
 from converter.client import redact, split_credentials
 from converter.errors import UsageError
 
@@ -161,6 +158,9 @@ def encapsulated_document(part10: bytes) -> tuple[bytes, str]:
     Raises:
         ValueError: not a DICOM object, or one without an encapsulated document.
     """
+    import pydicom  # only for this: keeps pydicom out of every command's start-up
+    from pydicom.errors import InvalidDicomError
+
     try:
         ds = pydicom.dcmread(io.BytesIO(part10))
     except (InvalidDicomError, EOFError, ValueError, OSError) as exc:

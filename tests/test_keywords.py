@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from converter.keywords import keyword_for
-from tests.update_keyword_overrides import candidate_tags, dcmjs_names, differences
+from tests.update_dictionary import TARGET, candidate_tags, dcmjs_names, render
 
 
 @pytest.mark.node
@@ -17,8 +17,16 @@ class TestAgainstDcmjs:
         assert len(tags) > 5000
         assert wrong == {}
 
-    def test_override_table_is_current(self) -> None:
-        """Fails when a bump of pydicom or dcmjs needs `python -m tests.update_keyword_overrides`."""
-        from converter.keyword_overrides import DCMJS_OVERRIDES
+    def test_dictionary_table_is_current(self) -> None:
+        """Fails when a bump of pydicom or dcmjs needs `python -m tests.update_dictionary`."""
+        assert TARGET.read_text(encoding="utf-8") == render()
 
-        assert differences() == DCMJS_OVERRIDES
+    def test_no_pydicom_at_start_up(self) -> None:
+        """Naming tags (and so snapshot, studies, map) does not import pydicom and numpy."""
+        import subprocess
+        import sys
+
+        code = "import sys, converter.cli; print('pydicom' in sys.modules)"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True)
+        assert done.stdout.strip() == "False"

@@ -1,0 +1,67 @@
+"""The baselines of benchmarks/migration.py, each run as its own whole process.
+
+    python -m benchmarks.contenders floor ROOT PAIRS.json WORKERS
+    python -m benchmarks.contenders naive ROOT
+
+Kept apart from the benchmark driver so that each imports only what it uses:
+the floor pays for ``requests`` alone, as a fair measure of the server's speed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+
+def floor(root: str, pairs: list[list[str]], workers: int) -> None:
+    """(a) GET every series' WADO-RS metadata, bytes only, one session per worker."""
+    local = threading.local()
+
+    def get(pair: list[str]) -> int:
+        session = getattr(local, "s", None) or requests.Session()
+        local.s = session
+        answer = session.get(f"{root}/studies/{pair[0]}/series/{pair[1]}/metadata",
+                             headers={"Accept": "application/dicom+json, application/json"},
+                             timeout=120)
+        answer.raise_for_status()
+        return len(answer.content)
+
+    with ThreadPoolExecutor(workers) as pool:
+        total = sum(pool.map(get, pairs))
+    if total <= 0:
+        raise SystemExit("no metadata")
+
+
+def naive(root: str) -> None:
+    """(b) dicomweb-client study metadata + pydicom ``Dataset.from_json``, one study at a time."""
+    import warnings
+
+    import pydicom
+    from dicomweb_client.api import DICOMwebClient
+
+    warnings.filterwarnings("ignore", message="No bulk data URI handler")
+    client = DICOMwebClient(root)
+    for study in client.search_for_studies():
+        uid = study["0020000D"]["Value"][0]
+        for item in client.retrieve_study_metadata(uid):
+            pydicom.Dataset.from_json(item)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["floor"] and len(argv) == 4:
+        floor(argv[1], json.loads(Path(argv[2]).read_text()), int(argv[3]))
+        return 0
+    if argv[:1] == ["naive"] and len(argv) == 2:
+        naive(argv[1])
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
