@@ -337,9 +337,12 @@ def _shard(args: argparse.Namespace, ui: Ui) -> Shard:
     return shard
 
 
-def _cmd_snapshot(args: argparse.Namespace, ui: Ui) -> int:
-    shard = _shard(args, ui)
-    selection = Selection(tuple(args.study), _filter(args), args.limit, shard)
+Output = tuple[str, Path | None, Target | None]
+"""(``stdout`` | ``file`` | ``folder``, local path, folder target) of an ``-o`` value."""
+
+
+def _output(args: argparse.Namespace, shard: Shard) -> Output:
+    """Resolve and check ``-o`` (and the options that need a folder) before any work."""
     folder: Target | None = None
     if is_remote(args.output):
         kind, path = "folder", None
@@ -351,22 +354,34 @@ def _cmd_snapshot(args: argparse.Namespace, ui: Ui) -> int:
     if shard.count > 1 and kind != "folder":
         raise UsageError("--shard goes with folder output (-o DIR/ or a storage URL): "
                          "each shard writes its own study files and index")
+    return kind, path, folder
+
+
+def _store(args: argparse.Namespace, ui: Ui, shard: Shard, output: Output, order: list[str],
+           *, force: bool) -> tuple[Store, str]:
+    """The store ``-o`` asked for (one file, or a folder with this shard's index) and its name."""
+    kind, path, folder = output
+    if kind != "folder":
+        target = "stdout" if path is None else str(path.resolve())
+        return SingleFile(path, order, args.indent, sink=_write_stdout), target
+    if folder is None:
+        assert path is not None
+        folder = LocalTarget(path)
+    index_name = INDEX_NAME if shard.count == 1 else f"index-{shard.index}-of-{shard.count}.json"
+    store = StudyFolder(folder, compress=args.gzip, force=force, indent=args.indent,
+                        index_name=index_name, owns=shard.owns, warn=ui.warn)
+    return store, folder.description
+
+
+def _cmd_snapshot(args: argparse.Namespace, ui: Ui) -> int:
+    shard = _shard(args, ui)
+    selection = Selection(tuple(args.study), _filter(args), args.limit, shard)
+    output = _output(args, shard)
+    kind = output[0]
     source = _source(args, ui)
     urls = _urls(args, source)
     studies = plan(source, selection, page_size=args.page_size)
-    store: Store
-    if kind == "folder":
-        if folder is None:
-            assert path is not None
-            folder = LocalTarget(path)
-        index_name = (INDEX_NAME if shard.count == 1
-                      else f"index-{shard.index}-of-{shard.count}.json")
-        store = StudyFolder(folder, compress=args.gzip, force=args.force, indent=args.indent,
-                            index_name=index_name, owns=shard.owns, warn=ui.warn)
-        target = folder.description
-    else:
-        store = SingleFile(path, [s.uid for s in studies], args.indent, sink=_write_stdout)
-        target = "stdout" if path is None else str(path.resolve())
+    store, target = _store(args, ui, shard, output, [s.uid for s in studies], force=args.force)
     with SnapshotProgress(ui) as progress:
         try:
             report = snapshot(source, selection, urls, store, workers=args.workers,

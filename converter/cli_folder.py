@@ -19,9 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from converter.console import Ui
-from converter.errors import InputError, UsageError
-from converter.store import SingleFile, Store, StudyFolder
-from converter.targets import LocalTarget, Target, is_remote, open_target
+from converter.errors import InputError
 from converter.validate import Problem, load_launch_file, parse_launch_file, validate
 
 if TYPE_CHECKING:  # converter.folder reads Part 10 with pydicom: imported when used
@@ -129,22 +127,12 @@ class _FileProgress:
 
 def cmd_folder(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``folder``: 0 when a launch file was written (skipped files named), else 1."""
-    from converter.cli import _shard, _target, _write_stdout  # the CLI's own output rules
-    from converter.store import INDEX_NAME
+    from converter.cli import _output, _shard, _store  # the CLI's own output rules
+    from converter.folder import check_prefix, read_folder
 
     shard = _shard(args, ui)
-
-    folder: Target | None = None
-    if is_remote(args.output):  # object storage, as snapshot writes it
-        kind, path = "folder", None
-        folder = open_target(args.output)
-    else:
-        kind, path = _target(args.output)
-    if args.gzip and kind != "folder":
-        raise UsageError("--gzip goes with folder output (-o DIR/)")
-    if shard.count > 1 and kind != "folder":
-        raise UsageError("--shard goes with folder output (-o DIR/ or a storage URL)")
-    from converter.folder import check_prefix, read_folder
+    output = _output(args, shard)
+    path = output[1]
 
     prefix = check_prefix(args.url_prefix)
     with _FileProgress(ui) as progress:
@@ -153,20 +141,8 @@ def cmd_folder(args: argparse.Namespace, ui: Ui) -> int:
                              exclude=path, progress=progress.update)
     _report(ui, result)
     studies = [s for s in result.studies if shard.owns(s.uid)]
-    store: Store
-    if kind == "folder":
-        if folder is None:
-            assert path is not None
-            folder = LocalTarget(path)
-        # Every study is written: a folder's content may change under the same UIDs.
-        index_name = (INDEX_NAME if shard.count == 1
-                      else f"index-{shard.index}-of-{shard.count}.json")
-        store = StudyFolder(folder, compress=args.gzip, force=True, indent=args.indent,
-                            index_name=index_name, owns=shard.owns, warn=ui.warn)
-        target = folder.description
-    else:
-        store = SingleFile(path, [s.uid for s in studies], args.indent, sink=_write_stdout)
-        target = "stdout" if path is None else str(path.resolve())
+    # Every study is written: a folder's content may change under the same UIDs.
+    store, target = _store(args, ui, shard, output, [s.uid for s in studies], force=True)
     written = 0
     try:
         for study in studies:
