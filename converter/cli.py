@@ -543,7 +543,8 @@ def _restore_sigterm(handler: Any) -> None:
 
 
 def _interrupt_on_sigterm() -> None:
-    """``kill`` stops a run like Ctrl-C: finished files kept and indexed, nothing partial."""
+    """``kill`` stops a command like Ctrl-C (``snapshot``: finished files kept and indexed,
+    nothing partial; ``serve``: a clean shutdown). ``main`` restores the old handler."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():

@@ -9,9 +9,7 @@ the viewer download and warnings go to stderr. The library side is
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +141,9 @@ def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
             ui.info("checked: launch files" + (", viewer" if options.viewer_dist else "")
                     + (", proxy" if upstream else "") + " answer")
             return 0
-        _stop_on_sigterm()
+        from converter.cli import _interrupt_on_sigterm  # kill stops it like Ctrl-C
+
+        _interrupt_on_sigterm()
         ui.info("Ctrl-C to stop.")
         try:
             server.serve_forever()
@@ -174,17 +174,6 @@ def _announce(server: Server, ui: Ui) -> None:
             ui.err.file.flush()
         sys.stdout.write(link.url + "\n")
         sys.stdout.flush()
-
-
-def _stop_on_sigterm() -> None:
-    """``kill`` stops ``serve`` like Ctrl-C does (clean shutdown, exit 0)."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 __all__ = ["add_parser", "cmd_serve"]

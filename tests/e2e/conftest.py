@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,20 +70,26 @@ def launch_dir(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return folder
 
 
-@pytest.fixture(scope="package")
-def served(orthanc: Orthanc, launch_dir: Path, ohif_dist: Path) -> Iterator[Served]:
-    """``dicomweb2ohif serve DIR --viewer --proxy <orthanc> --port 0`` as a process."""
+@contextmanager
+def serve_process(launch_dir: Path, proxy: str, urls: int = 3) -> Iterator[Served]:
+    """``dicomweb2ohif serve DIR --viewer --proxy URL --port 0`` as a process, once it has
+    printed ``urls`` viewer URLs (one per study); stopped with SIGTERM like Ctrl-C."""
     cmd = [sys.executable, "-m", "converter", "serve", str(launch_dir), "--viewer",
-           "--proxy", orthanc.url, "--port", "0"]
+           "--proxy", proxy, "--port", "0"]
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                stdin=subprocess.DEVNULL, text=True, encoding="utf-8")
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
     out = process.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
+
+    def pump() -> None:
+        for line in out:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     printed: list[str] = []
     deadline = time.monotonic() + 120
-    while len(printed) < 3:
+    while len(printed) < urls:
         try:
             printed.append(lines.get(timeout=max(0.1, deadline - time.monotonic())).rstrip("\n"))
         except queue.Empty:
@@ -99,6 +106,13 @@ def served(orthanc: Orthanc, launch_dir: Path, ohif_dist: Path) -> Iterator[Serv
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+
+
+@pytest.fixture(scope="package")
+def served(orthanc: Orthanc, launch_dir: Path, ohif_dist: Path) -> Iterator[Served]:
+    """The fixture snapshot served with the viewer and a proxy to the test Orthanc."""
+    with serve_process(launch_dir, orthanc.url) as server:
+        yield server
 
 
 @pytest.fixture(scope="package")

@@ -10,12 +10,7 @@ is checked is what the viewer page holds and draws.
 from __future__ import annotations
 
 import functools
-import queue
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +22,7 @@ import pytest
 from converter.cli import main
 from converter.validate import load_launch_file, validate
 from tests.conftest import FIXTURE_DICOM
-from tests.e2e.conftest import ROOT, Served
+from tests.e2e.conftest import Served, serve_process
 from tests.e2e.ohif import LOAD_TIMEOUT_MS, Viewer
 
 pytestmark = pytest.mark.e2e
@@ -58,32 +53,8 @@ def served_folder(static_files: str, ohif_dist: Path,
     assert main(["folder", str(FIXTURE_DICOM), "--url-prefix", static_files + "/",
                  "-o", str(launch / "folder.json"), "-q"]) == 0
     assert validate(load_launch_file(launch / "folder.json")) == []
-    cmd = [sys.executable, "-m", "converter", "serve", str(launch), "--viewer",
-           "--proxy", static_files, "--port", "0"]
-    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL, text=True, encoding="utf-8")
-    assert process.stdout is not None
-    out = process.stdout
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
-    printed: list[str] = []
-    deadline = time.monotonic() + 120
-    while len(printed) < 3:  # one URL per fixture study
-        try:
-            printed.append(lines.get(timeout=max(0.1, deadline - time.monotonic())).rstrip("\n"))
-        except queue.Empty:
-            process.kill()
-            raise AssertionError(f"serve printed {printed} then nothing; stderr: "
-                                 f"{process.communicate()[1][-2000:]}") from None
-    try:
-        yield Served(process, printed, printed[0].split("/viewer/", 1)[0])
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+    with serve_process(launch, static_files) as server:  # one URL per fixture study
+        yield server
 
 
 def read(relative: str) -> pydicom.Dataset:
