@@ -382,17 +382,16 @@ def _cmd_snapshot(args: argparse.Namespace, ui: Ui) -> int:
     urls = _urls(args, source)
     studies = plan(source, selection, page_size=args.page_size)
     store, target = _store(args, ui, shard, output, [s.uid for s in studies], force=args.force)
-    with SnapshotProgress(ui) as progress:
-        try:
+    try:
+        with SnapshotProgress(ui) as progress:  # stopped before any message below
             report = snapshot(source, selection, urls, store, workers=args.workers,
                               keep_private=args.keep_private, warn=ui.warn, events=progress,
                               studies=studies)
-        except KeyboardInterrupt:
-            progress.__exit__(None, None, None)
-            done = "nothing was written" if kind != "folder" else (
-                "finished studies are kept and indexed; run the same command again to finish")
-            ui.error(f"interrupted: {done}")
-            return 130
+    except KeyboardInterrupt:
+        done = "nothing was written" if kind != "folder" else (
+            "finished studies are kept and indexed; run the same command again to finish")
+        ui.error(f"interrupted: {done}")
+        return 130
     summary(ui, report, target)
     if report.failed:
         return 1

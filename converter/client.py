@@ -280,7 +280,7 @@ class DicomWebSource:
 
     # -- requests with retries -------------------------------------------------
 
-    def _call(self, url: str, fn: Callable[[DICOMwebClient], T],
+    def _call(self, url: str, fn: Callable[[], T],
               check: Callable[[T], str | None] | None = None) -> T:
         """Run one request, retrying transient failures; ``check`` names a bad answer's problem."""
         attempt = 0
@@ -299,11 +299,11 @@ class DicomWebSource:
                     raise error from transient
                 time.sleep(self.retry.wait(attempt, transient.retry_after))
 
-    def _once(self, url: str, fn: Callable[[DICOMwebClient], T],
+    def _once(self, url: str, fn: Callable[[], T],
               check: Callable[[T], str | None] | None) -> T:
         shown = redact(url)
         try:
-            result = fn(self._client())
+            result = fn()
         except requests.HTTPError as exc:
             response = exc.response
             status = response.status_code if response is not None else None
@@ -364,7 +364,7 @@ class DicomWebSource:
         """One QIDO-RS ``GET {root}/studies`` page with the filter's matching keys."""
         params = study_filter.as_params() if study_filter else {}
         url = f"{self.root}/studies"
-        return self._call(url, lambda c: c.search_for_studies(
+        return self._call(url, lambda: self._client().search_for_studies(
             search_filters=params or None, fields=list(STUDY_FIELDS), limit=limit, offset=offset,
         ), check_datasets)
 
@@ -403,7 +403,7 @@ class DicomWebSource:
     def find_study(self, study_uid: str) -> dict[str, Any]:
         """The QIDO-RS study record of one UID, or :class:`NotFoundError`."""
         url = f"{self.root}/studies?StudyInstanceUID={study_uid}"
-        found = self._call(url, lambda c: c.search_for_studies(
+        found = self._call(url, lambda: self._client().search_for_studies(
             search_filters={"StudyInstanceUID": study_uid}, fields=list(STUDY_FIELDS)
         ), check_datasets)
         for study in found:
@@ -414,8 +414,9 @@ class DicomWebSource:
     def search_series(self, study_uid: str) -> list[dict[str, Any]]:
         """QIDO-RS ``GET {root}/studies/{uid}/series``."""
         url = f"{self.root}/studies/{study_uid}/series"
-        return self._call(url, lambda c: c.search_for_series(study_instance_uid=study_uid),
-                          check_datasets)
+        return self._call(
+            url, lambda: self._client().search_for_series(study_instance_uid=study_uid),
+            check_datasets)
 
     def series_metadata(self, study_uid: str, series_uid: str) -> list[dict[str, Any]]:
         """WADO-RS ``GET {root}/studies/{s}/series/{se}/metadata`` (PS3.18 10.4.1.1.2).
@@ -428,7 +429,7 @@ class DicomWebSource:
         """
         url = f"{self.root}/studies/{study_uid}/series/{series_uid}/metadata"
 
-        def fetch(_client: DICOMwebClient) -> Any:
+        def fetch() -> Any:
             answer = self.session().get(
                 url, headers={"Accept": "application/dicom+json, application/json"},
                 timeout=self.timeout)

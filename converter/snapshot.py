@@ -436,8 +436,3 @@ def _few_collections() -> Iterator[None]:
     finally:
         gc.set_threshold(*before)
         gc.unfreeze()
-
-
-def count_instances(studies: list[Study]) -> int:
-    """SOP instances across studies (not frame entries)."""
-    return sum(int(s.fields["NumInstances"]) for s in studies)
