@@ -304,3 +304,17 @@ def test_installed_console_script(orthanc: Orthanc) -> None:
     assert done.returncode == 0, done.stderr
     study = json.loads(done.stdout)["studies"][0]
     assert study["Modalities"] == "MR/US/CT"
+
+
+@pytest.mark.orthanc
+def test_snapshot_loads_neither_pydicom_nor_dicomweb_client(orthanc: Orthanc,
+                                                            tmp_path: Path) -> None:
+    """Start-up is paid by every run (and every shard): a whole snapshot, searches
+    included, runs without the heavy imports (about 0.2 s together)."""
+    code = ("import sys; from converter.cli import main; "
+            f"code = main(['snapshot', {orthanc.dicomweb_url!r}, '-q', '-o', {str(tmp_path)!r} + '/']); "
+            "print(code, sorted({'pydicom', 'dicomweb_client', 'numpy'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.split() == ["0", "[]"], done.stderr
+    assert len(json.loads((tmp_path / "index.json").read_text())["studies"]) == 3
