@@ -1,6 +1,6 @@
 """The baselines of benchmarks/migration.py, each run as its own whole process.
 
-    python -m benchmarks.contenders floor ROOT PAIRS.json WORKERS
+    python -m benchmarks.contenders floor ROOT PAIRS.json WORKERS ACCEPT-ENCODING
     python -m benchmarks.contenders naive ROOT
 
 Kept apart from the benchmark driver so that each imports only what it uses:
@@ -18,15 +18,20 @@ from pathlib import Path
 import requests
 
 
-def floor(root: str, pairs: list[list[str]], workers: int) -> None:
-    """(a) GET every series' WADO-RS metadata, bytes only, one session per worker."""
+def floor(root: str, pairs: list[list[str]], workers: int, encoding: str) -> None:
+    """(a) GET every series' WADO-RS metadata, bytes only, one session per worker.
+
+    Asks for the encoding snapshot asks for (none on loopback: compressing costs
+    the server CPU it shares with the client), so the floor is the server's best.
+    """
     local = threading.local()
 
     def get(pair: list[str]) -> int:
         session = getattr(local, "s", None) or requests.Session()
         local.s = session
         answer = session.get(f"{root}/studies/{pair[0]}/series/{pair[1]}/metadata",
-                             headers={"Accept": "application/dicom+json, application/json"},
+                             headers={"Accept": "application/dicom+json, application/json",
+                                      "Accept-Encoding": encoding},
                              timeout=120)
         answer.raise_for_status()
         return len(answer.content)
@@ -53,8 +58,8 @@ def naive(root: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["floor"] and len(argv) == 4:
-        floor(argv[1], json.loads(Path(argv[2]).read_text()), int(argv[3]))
+    if argv[:1] == ["floor"] and len(argv) == 5:
+        floor(argv[1], json.loads(Path(argv[2]).read_text()), int(argv[3]), argv[4])
         return 0
     if argv[:1] == ["naive"] and len(argv) == 2:
         naive(argv[1])

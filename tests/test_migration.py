@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 
 from converter.cli import main
+from converter.client import Credentials, DicomWebSource, on_loopback
 from fixtures.orthanc import Orthanc
 from fixtures.synthetic import make_studies, study_uid
+from tests.faultproxy import fault_proxy
 from tests.httpfaults import Canned, fault_server
 
 pytestmark = pytest.mark.orthanc
@@ -238,6 +240,32 @@ def _metadata(uid: str = "1.2.3") -> bytes:
         "0020000D": {"vr": "UI", "Value": [uid]}, "0020000E": {"vr": "UI", "Value": [uid + ".4"]},
         "00080018": {"vr": "UI", "Value": [uid + ".4.5"]}, "00080060": {"vr": "CS", "Value": ["CT"]},
     }]).encode()
+
+
+class TestCompression:
+    def test_a_loopback_server_is_asked_for_no_compression(
+            self, orthanc: Orthanc, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        with fault_proxy(orthanc.url) as proxy:
+            code, _, err = run(capsys, "snapshot", proxy.dicomweb(), "-q", "-o", f"{tmp_path}/")
+        assert code == 0, err
+        assert any(s.path.endswith("/metadata") for s in proxy.served)
+        assert {s.headers.get("Accept-Encoding") for s in proxy.served} == {"identity"}
+
+    @pytest.mark.parametrize(("url", "loopback"), [
+        ("http://127.0.0.1:8042/dicom-web", True), ("http://127.8.9.10/rs", True),
+        ("http://[::1]:8042/rs", True), ("https://LOCALHOST./rs", True),
+        ("http://viewer.localhost/rs", True), ("http://10.0.0.5/rs", False),
+        ("https://pacs.example.org/dicom-web", False), ("http://localhost.example.org/", False),
+    ])
+    def test_which_servers_are_on_loopback(self, url: str, loopback: bool) -> None:
+        assert on_loopback(url) is loopback
+
+    def test_a_network_server_may_compress_and_a_header_wins(self) -> None:
+        remote = DicomWebSource("https://pacs.example.org/dicom-web").session()
+        assert "gzip" in remote.headers["Accept-Encoding"]
+        chosen = DicomWebSource("http://127.0.0.1:8042/rs", credentials=Credentials(
+            headers=(("Accept-Encoding", "gzip"),))).session()
+        assert chosen.headers["Accept-Encoding"] == "gzip"
 
 
 class TestRetries:
