@@ -41,7 +41,14 @@ from converter.client import (
 from converter.console import SnapshotProgress, Ui, summary
 from converter.errors import ConverterError, OutputError, UsageError
 from converter.mapper import map_datasets
-from converter.snapshot import DEFAULT_WORKERS, Selection, Shard, plan, snapshot
+from converter.snapshot import (
+    DEFAULT_WORKERS,
+    STUDY_REQUEST_MAX,
+    Selection,
+    Shard,
+    plan,
+    snapshot,
+)
 from converter.store import INDEX_NAME, SingleFile, Store, StudyFolder, merge_indexes
 from converter.targets import LocalTarget, Target, is_remote, open_target
 from converter.writer import (
@@ -196,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     run_group = snap.add_argument_group("large runs")
     run_group.add_argument("--workers", type=_count, default=DEFAULT_WORKERS, metavar="N",
                            help=f"concurrent requests (default {DEFAULT_WORKERS})")
+    run_group.add_argument("--per-series", action="store_true",
+                           help="ask for each series' metadata, never a whole study's at once "
+                           "(the default asks for whole studies of up to "
+                           f"{STUDY_REQUEST_MAX} instances when there are at least twice as "
+                           "many studies as workers)")
     run_group.add_argument("--gzip", action="store_true",
                            help="folder output: write <uid>.json.gz")
     run_group.add_argument("--force", action="store_true",
@@ -386,7 +398,7 @@ def _cmd_snapshot(args: argparse.Namespace, ui: Ui) -> int:
         with SnapshotProgress(ui) as progress:  # stopped before any message below
             report = snapshot(source, selection, urls, store, workers=args.workers,
                               keep_private=args.keep_private, warn=ui.warn, events=progress,
-                              studies=studies)
+                              studies=studies, by_study=False if args.per_series else None)
     except KeyboardInterrupt:
         done = "nothing was written" if kind != "folder" else (
             "finished studies are kept and indexed; run the same command again to finish")

@@ -383,12 +383,14 @@ class DicomWebSource:
         return self._datasets(f"{self.root}/studies", params)
 
     def iter_studies(self, study_filter: StudyFilter | None = None, *, page_size: int = 500,
-                     max_studies: int | None = None) -> Iterator[dict[str, Any]]:
-        """Every matching study, paging with ``limit``/``offset`` (PS3.18 8.3.4.4).
+                     max_studies: int | None = None,
+                     repeated: set[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every matching study once, paging with ``limit``/``offset`` (PS3.18 8.3.4.4).
 
         Stops when a page is short or empty. A server that ignores ``offset``
         sends the same page again: that is detected, warned about, and ends the
-        paging instead of looping forever.
+        paging instead of looping forever. The UIDs of other records that come
+        again (Orthanc lists a study twice when it splits it) go into ``repeated``.
         """
         offset = 0
         seen: set[str] = set()
@@ -404,6 +406,8 @@ class DicomWebSource:
                 return
             for record, uid in zip(page, uids, strict=True):
                 if uid in seen:
+                    if repeated is not None:
+                        repeated.add(str(uid))
                     continue
                 seen.add(str(uid))
                 yield record
@@ -428,12 +432,12 @@ class DicomWebSource:
         return self._datasets(f"{self.root}/studies/{study_uid}/series")
 
     def series_metadata(self, study_uid: str, series_uid: str) -> list[dict[str, Any]]:
-        """WADO-RS ``GET {root}/studies/{s}/series/{se}/metadata`` (PS3.18 10.4.1.1.2).
-
-        Per series rather than per study: study-level metadata of a large study
-        is one huge answer that some servers build slowly.
-        """
+        """WADO-RS ``GET {root}/studies/{s}/series/{se}/metadata`` (PS3.18 10.4.1.1.2)."""
         return self._datasets(f"{self.root}/studies/{study_uid}/series/{series_uid}/metadata")
+
+    def study_metadata(self, study_uid: str) -> list[dict[str, Any]]:
+        """WADO-RS ``GET {root}/studies/{s}/metadata`` (PS3.18 10.4.1.1.2): every instance."""
+        return self._datasets(f"{self.root}/studies/{study_uid}/metadata")
 
     def _datasets(self, url: str, params: list[tuple[str, str]] | None = None
                   ) -> list[dict[str, Any]]:

@@ -11,6 +11,9 @@ the others are written.
 The fault schedule of a seed is deterministic (see tests/faultproxy.py), so each
 seed always injects the same faults; each run checks that every kind was
 injected, so a seed that became too gentle fails loudly instead of testing less.
+Those runs ask series by series (``--per-series``: about 80 requests, enough for
+every kind); runs asking for whole studies (the default for 16 studies, about 20
+requests) are faulted more often and checked the same way for what they get.
 """
 
 from __future__ import annotations
@@ -90,7 +93,8 @@ class TestTwentyPercentFaulted:
                                            tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
         with fault_proxy(server.url, seed=seed, chance=0.2, stall=TIMEOUT + 0.5) as proxy:
-            code, err, seconds = snapshot(proxy, str(tmp_path / "all.json"), capsys)
+            code, err, seconds = snapshot(proxy, str(tmp_path / "all.json"), capsys,
+                                          "--per-series")
         assert code == 0, err
         assert_every_kind(proxy)
         assert (tmp_path / "all.json").read_bytes() == (baseline / "all.json").read_bytes()
@@ -103,7 +107,7 @@ class TestTwentyPercentFaulted:
                                       tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         out = tmp_path / "folder"
         with fault_proxy(server.url, seed=seed, chance=0.2, stall=TIMEOUT + 0.5) as proxy:
-            code, err, _ = snapshot(proxy, f"{out}/", capsys)
+            code, err, _ = snapshot(proxy, f"{out}/", capsys, "--per-series")
         assert code == 0, err
         assert_every_kind(proxy)
         assert study_files(out) == study_files(baseline / "folder")
@@ -111,13 +115,28 @@ class TestTwentyPercentFaulted:
         assert index(out) == index(baseline / "folder")
 
 
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_whole_studies_are_byte_identical(self, server: Orthanc, baseline: Path, seed: int,
+                                              tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+        with fault_proxy(server.url, seed=seed, chance=0.35, stall=TIMEOUT + 0.5) as proxy:
+            code, err, _ = snapshot(proxy, str(tmp_path / "all.json"), capsys)
+        assert code == 0, err
+        whole = proxy.requests_to(r"/studies/[0-9.]+/metadata$")
+        assert len(whole) >= STUDIES and not proxy.requests_to(r"/series/[0-9.]+/metadata$")
+        assert len({s.fault for s in whole if s.fault is not None}) >= 4
+        assert (tmp_path / "all.json").read_bytes() == (baseline / "all.json").read_bytes()
+
+
 class TestStudyFailingEveryTime:
-    """One series of one study answers 500 to every attempt; 20 % faults everywhere else."""
+    """One study's whole metadata and one of its series answer 500 to every attempt;
+    20 % faults everywhere else. The run asks for whole studies, so the victim is
+    asked for whole, then series by series, and fails on that series."""
 
     def _rules(self, server: Orthanc, victim: str) -> list[Rule]:
         series = server.get(f"/dicom-web/studies/{victim}/series").json()
         first = series[0]["0020000E"]["Value"][0]
-        return [Rule(rf"/studies/{victim}/series/{first}/metadata", Fault.HTTP_500)]
+        return [Rule(rf"/studies/{victim}(/series/{first})?/metadata$", Fault.HTTP_500)]
 
     def test_folder(self, server: Orthanc, baseline: Path, tmp_path: Path,
                     capsys: pytest.CaptureFixture[str]) -> None:
@@ -129,6 +148,7 @@ class TestStudyFailingEveryTime:
         assert code == 1
         assert f"error: study {victim} failed and was not written: HTTP 500" in err
         assert "(after 8 attempts)" in err
+        assert len(proxy.requests_to(rf"/studies/{victim}/metadata")) == 8
         assert len(proxy.requests_to(rf"/studies/{victim}/series/[0-9.]+/metadata")) >= 8
         expected = {n: b for n, b in study_files(baseline / "folder").items()
                     if n != f"{victim}.json"}

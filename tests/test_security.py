@@ -96,17 +96,19 @@ class TestNothingOutsideTheOutputFolder:
     HOSTILE = ("../../evil", "..", "/tmp/evil", "C:\\evil", "1.2.3/../../evil", "1.2.3\n",
                "evil.json", "index", "[/]")
 
+    @pytest.mark.parametrize("ways", [[], ["--per-series"]], ids=["whole-studies", "per-series"])
     def test_whatever_the_server_sends(self, orthanc: Orthanc, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+                                       capsys: pytest.CaptureFixture[str],
+                                       ways: list[str]) -> None:
         good = studies_on(orthanc)
 
         def hostile(path: str, document: Any) -> Any:
             if re.search(r"/dicom-web/studies(\?|$)", path):  # the study list
                 return [*document, *({"0020000D": {"vr": "UI", "Value": [u]}}
                                      for u in self.HOSTILE)]
-            if path.endswith(f"/studies/{good[0]}/series"):
+            if path.endswith((f"/studies/{good[0]}/series", f"/studies/{good[0]}/metadata")):
                 document[0]["0020000E"]["Value"] = ["../../series"]
-            if f"/studies/{good[1]}/series/" in path and path.endswith("/metadata"):
+            if f"/studies/{good[1]}/" in path and path.endswith("/metadata"):
                 for ds in document:
                     ds["00080018"]["Value"] = ["../../../instance"]
                     ds["0020000D"]["Value"] = ["../../study"]
@@ -115,13 +117,14 @@ class TestNothingOutsideTheOutputFolder:
         out = tmp_path / "deep" / "out"
         out.parent.mkdir()
         with fault_proxy(orthanc.url, rewriters=[hostile]) as proxy:
-            code = main(["snapshot", proxy.dicomweb(), *OPTIONS[:6], "-q", "-o", f"{out}/",
+            code = main(["snapshot", proxy.dicomweb(), *OPTIONS[:6], "-q", "-o", f"{out}/", *ways,
                          "--url-template", "https://bucket.example/{study}/{series}/{instance}"])
         err = capsys.readouterr().err
         assert code == 1
         files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
         assert files == sorted([f"deep/out/{good[2]}.json", "deep/out/index.json"]), files
         assert not any(".." in s.path or "evil" in s.path for s in proxy.served)
+        assert bool(proxy.requests_to(r"/studies/[0-9.]+/metadata$")) == (not ways)
         failures = [ln for ln in err.splitlines() if ln.startswith("error: study ")]
         assert len(failures) == len(self.HOSTILE) + 2, err  # one line each, none broken
         assert all("not a valid DICOM UID" in ln for ln in failures)
