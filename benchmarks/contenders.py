@@ -1,6 +1,6 @@
 """The baselines of benchmarks/migration.py, each run as its own whole process.
 
-    python -m benchmarks.contenders floor ROOT PAIRS.json WORKERS ACCEPT-ENCODING
+    python -m benchmarks.contenders floor ROOT PATHS.json WORKERS ACCEPT-ENCODING
     python -m benchmarks.contenders naive ROOT
 
 Kept apart from the benchmark driver so that each imports only what it uses:
@@ -18,18 +18,19 @@ from pathlib import Path
 import requests
 
 
-def floor(root: str, pairs: list[list[str]], workers: int, encoding: str) -> None:
-    """(a) GET every series' WADO-RS metadata, bytes only, one session per worker.
+def floor(root: str, paths: list[str], workers: int, encoding: str) -> None:
+    """(a) GET every WADO-RS metadata path (of series, or of studies), bytes only,
+    one session per worker.
 
     Asks for the encoding snapshot asks for (none on loopback: compressing costs
     the server CPU it shares with the client), so the floor is the server's best.
     """
     local = threading.local()
 
-    def get(pair: list[str]) -> int:
+    def get(path: str) -> int:
         session = getattr(local, "s", None) or requests.Session()
         local.s = session
-        answer = session.get(f"{root}/studies/{pair[0]}/series/{pair[1]}/metadata",
+        answer = session.get(root + path,
                              headers={"Accept": "application/dicom+json, application/json",
                                       "Accept-Encoding": encoding},
                              timeout=120)
@@ -37,7 +38,7 @@ def floor(root: str, pairs: list[list[str]], workers: int, encoding: str) -> Non
         return len(answer.content)
 
     with ThreadPoolExecutor(workers) as pool:
-        total = sum(pool.map(get, pairs))
+        total = sum(pool.map(get, paths))
     if total <= 0:
         raise SystemExit("no metadata")
 
