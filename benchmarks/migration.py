@@ -9,8 +9,8 @@ contenders on every round:
 
 (a) the floor: raw GET of every series' WADO-RS metadata with the same concurrency,
     no parsing (the server's own speed), the series list given; and (a') the same
-    metadata asked for as whole studies, which is what (c) asks for here and which
-    the server answers faster: the stricter floor;
+    metadata asked for as whole studies, which is what (c) asks for here (Orthanc
+    may answer it faster): the stricter floor;
 (b) a naive loop: dicomweb-client ``retrieve_study_metadata`` per study plus
     ``pydicom.Dataset.from_json`` per instance;
 (c) ``dicomweb2ohif snapshot URL -o DIR/``.
