@@ -204,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peak memory of (c): {peak_small / 1024:.0f} MiB for 10 studies, "
               f"{peak_all / 1024:.0f} MiB for {args.studies} studies")
         for workers in [int(w) for w in args.sweep.split(",") if w]:
-            times = [ours(root, workers, out)[0] for _ in range(args.runs)]
-            print(f"workers {workers}: {count / statistics.median(times):.0f} instances/s")
+            swept = [ours(root, workers, out)[0] for _ in range(args.runs)]
+            print(f"workers {workers}: {count / statistics.median(swept):.0f} instances/s")
     finally:
         shutil.rmtree(out, ignore_errors=True)
         for name in ("series", "studies"):

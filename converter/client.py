@@ -44,6 +44,8 @@ STUDY_FIELDS = (
 )
 """Optional study attributes asked for with ``includefield`` (PS3.18 10.6.1.2)."""
 
+_STUDY_INCLUDES = tuple(("includefield", name) for name in STUDY_FIELDS)
+
 ACCEPT_JSON = {"Accept": "application/dicom+json, application/json"}
 """PS3.18 8.7.3.5 (QIDO-RS) and 10.4.1.1.2 (metadata): DICOM JSON, plain JSON as a fallback."""
 
@@ -377,7 +379,7 @@ class DicomWebSource:
                        offset: int | None = None) -> list[dict[str, Any]]:
         """One QIDO-RS ``GET {root}/studies`` page with the filter's matching keys."""
         params: list[tuple[str, str]] = list((study_filter or StudyFilter()).as_params().items())
-        params += [("includefield", name) for name in STUDY_FIELDS]
+        params += _STUDY_INCLUDES
         params += [(key, str(value)) for key, value in (("limit", limit), ("offset", offset))
                    if value is not None]
         return self._datasets(f"{self.root}/studies", params)
@@ -420,8 +422,8 @@ class DicomWebSource:
 
     def find_study(self, study_uid: str) -> dict[str, Any]:
         """The QIDO-RS study record of one UID, or :class:`NotFoundError`."""
-        found = self._datasets(f"{self.root}/studies", [
-            ("StudyInstanceUID", study_uid), *(("includefield", name) for name in STUDY_FIELDS)])
+        found = self._datasets(f"{self.root}/studies",
+                               [("StudyInstanceUID", study_uid), *_STUDY_INCLUDES])
         for study in found:
             if first_value(study, "0020000D") == study_uid:
                 return study
