@@ -166,14 +166,19 @@ def every_vr_file(path: Path) -> Path:
     return path
 
 
+def folder_and_snapshot_differences(folder: Path, server: Orthanc, files: list[Path],
+                                    tmp_path: Path) -> set[tuple[str, str]]:
+    """``differences`` between ``folder`` run on the files and ``snapshot`` of the server."""
+    folder_out, snap_out = tmp_path / "folder.json", tmp_path / "snap.json"
+    assert run("folder", str(folder), "--url-prefix", PREFIX, "-o", str(folder_out), "-q") == 0
+    assert run("snapshot", server.dicomweb_url, "-o", str(snap_out), "-q") == 0
+    return differences(read_json(folder_out), read_json(snap_out), sop_names(files))
+
+
 class TestSameAsSnapshot:
     def test_fixtures(self, orthanc: Orthanc, tmp_path: Path) -> None:
-        folder_out, snap_out = tmp_path / "folder.json", tmp_path / "snap.json"
-        assert run("folder", str(FIXTURE_DICOM), "--url-prefix", PREFIX,
-                   "-o", str(folder_out), "-q") == 0
-        assert run("snapshot", orthanc.dicomweb_url, "-o", str(snap_out), "-q") == 0
-        found = differences(read_json(folder_out), read_json(snap_out),
-                            sop_names(fixture_files()))
+        found = folder_and_snapshot_differences(FIXTURE_DICOM, orthanc, fixture_files(),
+                                                tmp_path)
         assert found == FIXTURE_DIFFERENCES
 
     def test_real_world_corpus(self, realworld_orthanc: Orthanc, tmp_path: Path) -> None:
@@ -181,12 +186,8 @@ class TestSameAsSnapshot:
         corpus.mkdir()
         for path in realworld_files():
             shutil.copy(path, corpus / path.name)
-        folder_out, snap_out = tmp_path / "folder.json", tmp_path / "snap.json"
-        assert run("folder", str(corpus), "--url-prefix", PREFIX,
-                   "-o", str(folder_out), "-q") == 0
-        assert run("snapshot", realworld_orthanc.dicomweb_url, "-o", str(snap_out), "-q") == 0
-        found = differences(read_json(folder_out), read_json(snap_out),
-                            sop_names(realworld_files()))
+        found = folder_and_snapshot_differences(corpus, realworld_orthanc, realworld_files(),
+                                                tmp_path)
         assert found == REALWORLD_DIFFERENCES
 
     def test_every_vr(self, tmp_path: Path) -> None:
