@@ -297,7 +297,8 @@ class TestMap:
 
 @pytest.mark.orthanc
 def test_installed_console_script(orthanc: Orthanc) -> None:
-    script = shutil.which("dicomweb2ohif")
+    # The script pip put beside this interpreter (a venv's bin/, whether or not it is on PATH).
+    script = shutil.which("dicomweb2ohif", path=str(Path(sys.executable).parent))
     assert script, "the console script is not installed (pip install -e .)"
     done = subprocess.run([script, "snapshot", orthanc.dicomweb_url, "--modality", "MR", "-o", "-"],
                           capture_output=True, timeout=120)
