@@ -358,8 +358,12 @@ class TestCli:
         launch = parse_qs(urlsplit(first).query)["url"][0]
         assert http_session.get(launch, timeout=30).status_code == 200
         process.send_signal(sig)
-        out, err = process.communicate(timeout=20)
-        assert process.returncode == 0, err
+        # Read through the same buffered file as readline (communicate() reads the pipe
+        # underneath it and would miss lines readline already buffered).
+        out = process.stdout.read()
+        assert process.stderr is not None
+        err = process.stderr.read()
+        assert process.wait(20) == 0, err
         assert err.rstrip().endswith("stopped") and "Traceback" not in err
         assert len(out.splitlines()) == len(study_uids(launch_dir)) - 1
 
