@@ -25,6 +25,9 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from converter.cli import main
+from converter.errors import OutputError
+from converter.store import StudyFolder, merge_indexes, study_uid_of
+from converter.targets import LocalTarget
 from converter.uids import (
     SAFE_MAX,
     is_conformant_uid,
@@ -130,6 +133,32 @@ class TestPredicates:
                                                "SOPInstanceUID": "1.2.3.4"}]]) is None
 
 
+class TestFileNames:
+    @pytest.mark.parametrize(("name", "uid"), [
+        (f"{HEX}.json", HEX), ("1.2.03.json.gz", "1.2.03"), ("1.2.abc.json", "1.2.abc"),
+        ("index.json", None), ("Index.json", None), ("index-0-of-2.json", None),
+        (".1.2.json", None), ("..json", None), ("1.2 3.json", None), ("notes.txt", None),
+    ])
+    def test_study_uid_of(self, name: str, uid: str | None) -> None:
+        assert study_uid_of(name) == uid
+
+    @pytest.mark.parametrize("uid", ["index", "INDEX-1-of-4", "../x", "a/b", ".hidden"])
+    def test_unsafe_names_are_refused(self, tmp_path: Path, uid: str) -> None:
+        with pytest.raises(OutputError, match="not safe in a file name"):
+            StudyFolder(tmp_path).file_name(uid)
+
+    def test_a_many_study_file_in_the_folder_is_not_taken_for_a_study(
+            self, tmp_path: Path) -> None:
+        """``all.json`` names a safe "UID", but holds two studies: never indexed as one."""
+        studies = [{"StudyInstanceUID": uid, "NumInstances": 1} for uid in ("1.2.3", HEX)]
+        (tmp_path / "all.json").write_text(json.dumps({"studies": studies}))
+        (tmp_path / "1.2.3.json").write_text(json.dumps({"studies": studies[:1]}))
+        (tmp_path / "other.json").write_text(json.dumps({"studies": studies[1:]}))
+        assert merge_indexes(LocalTarget(tmp_path)) == 1
+        index = json.loads((tmp_path / "index.json").read_text())["studies"]
+        assert [e["file"] for e in index] == ["1.2.3.json"]
+
+
 # --- against a real Orthanc -------------------------------------------------------
 
 
@@ -147,7 +176,7 @@ def write_file(path: Path, study: str, series: str, sop: str) -> Path:
     ds.Rows = ds.Columns = 2
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = bytes(4)
+    ds.PixelData = bytes([10, 20, 30, 40])  # mean 25: what the viewer must decode
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
