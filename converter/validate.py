@@ -7,8 +7,9 @@ A launch file passes when OHIF's ``dicomjson`` data source can show every entry:
   :data:`DOCS_INSTANCE`;
 * the **required attributes** of OHIF's FAQ (``faq/technical.md``, "What are the
   list of required metadata"), per kind of object (:mod:`converter.requirements`);
-* **UID syntax** (PS3.5 9.1) and UIDs that agree with the study and series
-  they are listed under;
+* **UIDs** safe in file names and URLs (:mod:`converter.uids`; PS3.5 9.1
+  conformance is not required, as it is not by the viewer) that agree with the
+  study and series they are listed under;
 * no **duplicate entries** (the same SOP instance and frame twice);
 * **urls**: ``dicomweb:`` + an http(s) or relative URL without credentials;
 * **multi-frame** images as OHIF 3.13 reads them (see
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from converter.errors import InputError
 from converter.requirements import Kind, missing_attributes, value_problem
+from converter.uids import RULE, UNSAFE, is_safe_uid, shown
 from converter.writer import WHOLE_MULTIFRAME_SOP_CLASSES
 
 Types = type | tuple[type, ...]
@@ -69,7 +70,6 @@ _MULTI_VALUED: dict[str, Types] = {
 }
 # Beyond the docs example: attributes whose JSON type OHIF relies on.
 _MORE_TYPES: dict[str, Types] = {"NumberOfFrames": int}
-_UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _UID_FIELDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
 
 
@@ -85,19 +85,19 @@ class Problem:
 
 
 def uid_problem(value: Any) -> str | None:
-    """Why ``value`` is not a DICOM UID (PS3.5 9.1), or None.
+    """Why ``value`` cannot be a UID of a launch file, or None.
 
-    Digits and dots, at most 64 characters, no empty component, and no leading
-    zero in a component of more than one digit.
+    The rule of :mod:`converter.uids`: a UID that is not conformant to PS3.5
+    9.1 (hex hashes, leading zeros, letters, longer than 64 characters) is
+    accepted, as ``snapshot`` and ``folder`` write it and OHIF shows it; one
+    that is unsafe in a file name, a request path or a query is a problem.
     """
     if not isinstance(value, str):
         return f"expected a UID string, got {_json_type(value)}"
     if not value:
         return "empty"
-    if len(value) > 64:
-        return f"{value!r} is longer than 64 characters (PS3.5 9.1)"
-    if not _UID_RE.match(value):
-        return f"{value!r} is not a valid UID (PS3.5 9.1: digits and dots, no leading zeros)"
+    if not is_safe_uid(value):
+        return f"{shown(value)} is {UNSAFE} (a UID here has {RULE})"
     return None
 
 
