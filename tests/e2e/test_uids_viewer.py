@@ -1,4 +1,4 @@
-"""Studies with UIDs that are not PS3.5 9.1-conformant, opened in the real OHIF Viewer 3.13.2.
+"""Studies with UIDs that are not PS3.5 9.1-conformant, opened in the real OHIF Viewer (each proven version).
 
 The content of ``tests/test_uids.py`` (pydicom-data's ``bad_sequence.dcm`` with
 64-digit hex hash UIDs, and files with leading-zero, 72-character and lettered
@@ -58,11 +58,11 @@ def odd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
 
 
 @pytest.fixture(scope="module")
-def served_odd(odd_server: Orthanc, ohif_dist: Path,
+def served_odd(odd_server: Orthanc, ohif_version: str, ohif_dist: Path,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     launch = tmp_path_factory.mktemp("odd-launch")
     assert main(["snapshot", odd_server.dicomweb_url, "-q", "-o", f"{launch}/"]) == 0
-    with serve_process(launch, odd_server.url, urls=len(ODD) + 2) as server:
+    with serve_process(launch, odd_server.url, ohif_version, urls=len(ODD) + 2) as server:
         yield server
 
 
