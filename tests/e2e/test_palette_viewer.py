@@ -2,8 +2,10 @@
 
 One launch file holds three real palette-colour images made by others (pydicom-data:
 ``OT-PAL-8-face.dcm``, whose descriptors Orthanc leaves out of its metadata, which
-made OHIF throw and blank every study; ``OBXXXX1A.dcm``, US; ``gdcm-US-ALOKA-16.dcm``,
-segmented tables) and a plain CT study. The whole file is opened (OHIF opens every
+made OHIF throw and blank every study; ``OBXXXX1A.dcm``, US; ``gdcm-US-ALOKA-16_big.dcm``,
+segmented tables, big endian) and a plain CT study. (Not ``OBXXXX1A_expb*.dcm``: measured,
+cornerstone shows 8-bit big endian pixel data with the bytes of each 16-bit word
+swapped, pixel 2k as 2k+1, palette or not; its tables come out right.) The whole file is opened (OHIF opens every
 study of it), so one page load judges all of it: no error boundary, no console
 error, and each palette image decoded by cornerstone into the RGB pixels that
 pydicom's ``apply_color_lut`` gives for the file (reduced to 8 bits as cornerstone
@@ -39,7 +41,7 @@ from tests.e2e.ohif import Viewer
 pytestmark = [pytest.mark.e2e, pytest.mark.orthanc]
 
 DATA = Path(data_store.__file__).parent / "data"
-PALETTE_FILES = ("OT-PAL-8-face.dcm", "OBXXXX1A.dcm", "gdcm-US-ALOKA-16.dcm")
+PALETTE_FILES = ("OT-PAL-8-face.dcm", "OBXXXX1A.dcm", "gdcm-US-ALOKA-16_big.dcm")
 PLAIN = FIXTURE_DICOM / "study_a" / "ct" / "CT005.dcm"
 STEP = 97  # every 97th pixel is compared exactly; the means over all of them
 
