@@ -10,8 +10,9 @@ and cornerstone's ``convertPALETTECOLOR``):
 * OHIF's metadata provider builds the image pixel module of *every* instance
   and, for each colour whose ``...PaletteColorLookupTableData`` or whose
   ``PaletteColorLookupTableUID`` is present, reads ``descriptor[0]`` before
-  anything else: a missing (or null) descriptor throws, and the error boundary
-  blanks every study of the launch file (:func:`throws_in_ohif`).
+  anything else: a missing (or null) descriptor throws (:func:`throws_in_ohif`);
+  that image never loads, and issue 12 reports the error boundary on every study
+  of the launch file.
 * The data is read from ``InlineBinary`` only (the ``dicomjson`` data source
   gives a ``BulkDataURI`` no way to be fetched): decoded into a native, that is
   little-endian, ``Uint16Array`` when it is two bytes per entry (or the

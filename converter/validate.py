@@ -341,8 +341,8 @@ def _palette(md: Mapping[str, Any], path: str,
         return
     where = (f"instance {md.get('SOPInstanceUID')} of series {parents.get('SeriesInstanceUID')} "
              f"in study {parents.get('StudyInstanceUID')}")
-    effect = ("OHIF 3.13.2 throws on it and shows an error instead of every study of this "
-              "file" if throws_in_ohif(md) else "OHIF cannot show this image")
+    effect = ("OHIF 3.13.2's metadata provider throws on it (reported to blank every study "
+              "of the file)" if throws_in_ohif(md) else "OHIF cannot show this image")
     yield Problem(path, f"{where}: {problem}; {effect}. Make the file again with this "
                   "version's snapshot or folder, which put the tables inline")
 

@@ -2,7 +2,7 @@
 
 One launch file holds three real palette-colour images made by others (pydicom-data:
 ``OT-PAL-8-face.dcm``, whose descriptors Orthanc leaves out of its metadata, which
-made OHIF throw and blank every study; ``OBXXXX1A.dcm``, US; ``gdcm-US-ALOKA-16_big.dcm``,
+made OHIF's metadata provider throw; ``OBXXXX1A.dcm``, US; ``gdcm-US-ALOKA-16_big.dcm``,
 segmented tables, big endian) and a plain CT study. (Not ``OBXXXX1A_expb*.dcm``: measured,
 cornerstone shows 8-bit big endian pixel data with the bytes of each 16-bit word
 swapped, pixel 2k as 2k+1, palette or not; its tables come out right.) The whole file is opened (OHIF opens every
