@@ -15,7 +15,9 @@ import copy
 import json
 import shutil
 import struct
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,9 @@ from pydicom.pixels import apply_color_lut
 
 from converter import palette
 from converter.cli import main
+from converter.client import DicomWebSource
 from converter.errors import PaletteError
+from converter.palette_fetch import fetch_header
 from converter.validate import validate
 from fixtures.orthanc import Orthanc
 from tests.conftest import FIXTURE_DICOM
@@ -194,3 +198,53 @@ class TestValidate:
         assert f"instance {sop} of series" in lines[0]
         assert "green palette has its lookup table data only as a BulkDataURI" in lines[0]
         assert "OHIF cannot show this image" in lines[0] and "snapshot" in lines[0]
+
+
+class TestStreaming:
+    def test_download_stops_once_the_header_is_read(self, tmp_path: Path) -> None:
+        """A real local server streams a multipart answer of 64 MiB of pixel data: the
+        client hangs up after the header, long before the end (socket buffers aside)."""
+        ds = pydicom.dcmread(DATA / "OBXXXX1A.dcm")
+        ds.PixelData = bytes(64 << 20)
+        path = tmp_path / "big.dcm"
+        ds.save_as(path)
+        body = path.read_bytes()
+        boundary = "b0undary"
+        part = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + body
+                + f"\r\n--{boundary}--\r\n".encode())
+        sent: list[int] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", f'multipart/related; type="application/dicom"; '
+                                 f"boundary={boundary}")
+                self.send_header("Content-Length", str(len(part)))
+                self.end_headers()
+                written = 0
+                try:
+                    for start in range(0, len(part), 1 << 16):
+                        self.wfile.write(part[start:start + (1 << 16)])
+                        written += min(1 << 16, len(part) - start)
+                except OSError:  # the client hung up
+                    pass
+                sent.append(written)
+                self.close_connection = True
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            source = DicomWebSource(f"http://127.0.0.1:{server.server_address[1]}/dicom-web")
+            header = fetch_header(source, ds.StudyInstanceUID, ds.SeriesInstanceUID,
+                                  ds.SOPInstanceUID)
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert palette.table_entries(header, 0) == reference(DATA / "OBXXXX1A.dcm")[
+            ds.SOPInstanceUID][1]
+        assert sent and sent[0] < len(part) // 4, (sent, len(part))
