@@ -24,11 +24,16 @@ from urllib.parse import quote
 import requests
 
 from converter.client import DicomWebSource, first_value
-from converter.errors import ConverterError, PaletteError, UnreadableFileError
+from converter.errors import ConverterError, PaletteError, ServerError, UnreadableFileError
 from converter.palette import DATA_TAGS, DESCRIPTOR_TAGS, SEGMENTED_TAGS, repair, tagged_problem
 
-ACCEPT_PART10 = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
-"""PS3.18 8.7.3.5.2: the instance in the transfer syntax it is stored in (no transcoding)."""
+ACCEPT_PART10 = (
+    {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'},
+    {"Accept": 'multipart/related; type="application/dicom"'},
+)
+"""PS3.18 8.7.3.5.2: the instance as stored (no transcoding); from a server that refuses
+that, in its default transfer syntax (explicit VR little endian)."""
+REFUSED = frozenset({400, 406, 415})
 
 CHUNK = 1 << 16
 HEADERS_MAX = 1 << 16
@@ -62,13 +67,18 @@ def fetch_header(source: DicomWebSource, study_uid: str, series_uid: str,
     study, series, sop = (quote(uid, safe="") for uid in (study_uid, series_uid, sop_uid))
     url = f"{source.root}/studies/{study}/series/{series}/instances/{sop}"
 
-    def fetch() -> dict[str, Any]:
-        with source.session().get(url, headers=ACCEPT_PART10, timeout=source.timeout,
+    def fetch(accept: dict[str, str]) -> dict[str, Any]:
+        with source.session().get(url, headers=accept, timeout=source.timeout,
                                   stream=True) as answer:
             answer.raise_for_status()
             return _read_streamed(answer)
 
-    return source.retrying(url, fetch)
+    try:
+        return source.retrying(url, lambda: fetch(ACCEPT_PART10[0]))
+    except ServerError as exc:
+        if exc.status not in REFUSED:
+            raise
+    return source.retrying(url, lambda: fetch(ACCEPT_PART10[1]))
 
 
 def _read_streamed(answer: requests.Response) -> dict[str, Any]:

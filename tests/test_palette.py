@@ -201,9 +201,12 @@ class TestValidate:
 
 
 class TestStreaming:
-    def test_download_stops_once_the_header_is_read(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("refuses_as_stored", [False, True])
+    def test_download_stops_once_the_header_is_read(self, refuses_as_stored: bool,
+                                                    tmp_path: Path) -> None:
         """A real local server streams a multipart answer of 64 MiB of pixel data: the
-        client hangs up after the header, long before the end (socket buffers aside)."""
+        client hangs up after the header, long before the end (socket buffers aside).
+        A server that refuses ``transfer-syntax=*`` (406) is asked again without it."""
         ds = pydicom.dcmread(DATA / "OBXXXX1A.dcm")
         ds.PixelData = bytes(64 << 20)
         path = tmp_path / "big.dcm"
@@ -213,11 +216,16 @@ class TestStreaming:
         part = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + body
                 + f"\r\n--{boundary}--\r\n".encode())
         sent: list[int] = []
+        accepts: list[str] = []
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                accepts.append(self.headers.get("Accept", ""))
+                if refuses_as_stored and "transfer-syntax=*" in accepts[-1]:
+                    self.send_error(406)
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", f'multipart/related; type="application/dicom"; '
                                  f"boundary={boundary}")
@@ -247,4 +255,5 @@ class TestStreaming:
             server.server_close()
         assert palette.table_entries(header, 0) == reference(DATA / "OBXXXX1A.dcm")[
             ds.SOPInstanceUID][1]
-        assert sent and sent[0] < len(part) // 4, (sent, len(part))
+        assert len(sent) == 1 and sent[0] < len(part) // 4, (sent, len(part))
+        assert len(accepts) == 1 + refuses_as_stored
