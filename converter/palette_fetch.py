@@ -1,8 +1,9 @@
 """Fetching the palette colour tables a server's metadata leaves out, for those instances only.
 
 Orthanc (1.10, DICOMweb plugin) answers ``.../metadata`` with palette lookup
-table data as a ``BulkDataURI`` and, for some files (implicit VR, where the
-descriptors' VR is "US or SS"), without the descriptors at all; segmented
+table data as a ``BulkDataURI`` and, for some files (measured on pydicom-data's
+``OT-PAL-8-face.dcm``, implicit VR without File Meta Information), without the
+descriptors at all, although the file holds them; segmented
 tables (PS3.3 C.7.9.2) come only as ``BulkDataURI``. OHIF cannot use any of
 that (see :mod:`converter.palette`). For each instance whose metadata lacks a
 usable palette, the instance's own Part 10 object is asked for (WADO-RS
