@@ -316,6 +316,11 @@ class DicomWebSource:
                     raise error from transient
                 time.sleep(self.retry.wait(attempt, transient.retry_after))
 
+    def retrying(self, url: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (a request on :meth:`session` to ``url``) with this source's retries
+        and error messages, for the modules that fetch more than metadata."""
+        return self._call(url, fn)
+
     def _once(self, url: str, fn: Callable[[], T],
               check: Callable[[T], str | None] | None) -> T:
         shown = redact(url)

@@ -31,6 +31,7 @@ from urllib.parse import quote, urlsplit
 
 from converter.errors import InputError, UnreadableFileError, UsageError
 from converter.mapper import map_dataset
+from converter.palette import repair, tagged_problem
 from converter.part10 import BulkData, read_header
 from converter.uids import IDENTITY, UNSAFE, is_safe_uid, nonconformant_note, shown
 from converter.writer import Study, build_study
@@ -173,6 +174,12 @@ def load(job: _Job, relative: str) -> _Loaded:
     except UnreadableFileError as exc:
         return _Loaded(relative, problem=str(exc), not_dicom=exc.not_dicom)
     notes = list(header.warnings)
+    problem = tagged_problem(header.dataset)
+    if problem is not None:  # segmented tables, or a file without a usable palette
+        failure = repair(header.dataset, header.dataset)
+        if failure:
+            notes.append(f"the {problem} ({failure}): OHIF cannot show this image and may "
+                         "show an error for every study of the launch file")
     try:
         metadata = map_dataset(header.dataset, keep_private=job.keep_private, warn=notes.append)
     except Exception as exc:  # a file must never stop the run

@@ -30,6 +30,7 @@ from converter.errors import (
 )
 from converter.integrity import check_series, check_study, listed_series, series_not_found
 from converter.mapper import Warn, map_datasets
+from converter.palette_fetch import repair_palettes
 from converter.store import Store
 from converter.uids import RULE, UNSAFE, is_safe_uid, shown
 from converter.writer import InstanceUrls, Study, build_study
@@ -277,6 +278,7 @@ class _Run:
             if self.warn:
                 self.warn(f"{where}: {message}")
 
+        repair_palettes(self.source, job.study.uid, series_uid, datasets, series_warn)
         try:
             mapped = map_datasets(datasets, keep_private=self.keep_private, warn=series_warn)
         except MappingError as exc:

@@ -12,6 +12,8 @@ A launch file passes when OHIF's ``dicomjson`` data source can show every entry:
   study and series they are listed under;
 * no **duplicate entries** (the same SOP instance and frame twice);
 * **urls**: ``dicomweb:`` + an http(s) or relative URL without credentials;
+* **palette colour** tables as OHIF 3.13.2 reads them (:mod:`converter.palette`):
+  an instance it would throw on blanks every study of the file;
 * **multi-frame** images as OHIF 3.13 reads them (see
   :func:`converter.writer.frame_entries`): one entry per frame, in order, with
   ``frame=1..N`` (one-based), N equal to the ``NumberOfFrames`` of the instance's
@@ -33,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from converter.errors import InputError
+from converter.palette import instance_problem, throws_in_ohif
 from converter.requirements import Kind, missing_attributes, value_problem
 from converter.uids import RULE, UNSAFE, is_safe_uid, shown
 from converter.writer import WHOLE_MULTIFRAME_SOP_CLASSES
@@ -312,6 +315,7 @@ class _Checker:
         kind_ = Kind.of(md)
         for name, message in missing_attributes(md, kind_):
             yield Problem(f"{path}.{name}", message)
+        yield from _palette(md, path, parents)
 
     def _frame_numbers(self) -> Iterator[Problem]:
         for sop, frames in self.frames.items():
@@ -326,6 +330,21 @@ class _Frame:
     path: str
     number_of_frames: Any
     sop_class: Any
+
+
+def _palette(md: Mapping[str, Any], path: str,
+             parents: Mapping[str, str | None]) -> Iterator[Problem]:
+    """A palette OHIF cannot use (:mod:`converter.palette`): where it throws, every study
+    of the file is blanked by its error boundary; otherwise this image is not shown."""
+    problem = instance_problem(md)
+    if problem is None:
+        return
+    where = (f"instance {md.get('SOPInstanceUID')} of series {parents.get('SeriesInstanceUID')} "
+             f"in study {parents.get('StudyInstanceUID')}")
+    effect = ("OHIF 3.13.2's metadata provider throws on it (reported to blank every study "
+              "of the file)" if throws_in_ohif(md) else "OHIF cannot show this image")
+    yield Problem(path, f"{where}: {problem}; {effect}. Make the file again with this "
+                  "version's snapshot or folder, which put the tables inline")
 
 
 def _multiframe(sop: str, entries: list[_Frame]) -> Iterator[Problem]:
