@@ -1,4 +1,4 @@
-"""Palette colour images in the real OHIF Viewer 3.13.2, from ``snapshot`` and ``folder`` output.
+"""Palette colour images in the real OHIF Viewer (each proven version), from ``snapshot`` and ``folder`` output.
 
 One launch file holds three real palette-colour images made by others (pydicom-data:
 ``OT-PAL-8-face.dcm``, whose descriptors Orthanc leaves out of its metadata, which
@@ -136,11 +136,12 @@ def served_launch(kind: str, palette_orthanc: Orthanc, static_files: str, corpus
 @pytest.mark.parametrize("kind", ["snapshot", "folder"])
 def test_whole_file_opens_and_palette_images_show(kind: str, palette_orthanc: Orthanc,
                                                    static_files: str, corpus: Path,
-                                                   ohif_dist: Path, viewer: Viewer,
+                                                   ohif_version: str, ohif_dist: Path,
+                                                   viewer: Viewer,
                                                    tmp_path: Path) -> None:
     name, target = served_launch(kind, palette_orthanc, static_files, corpus, tmp_path)
     face = pydicom.dcmread(DATA / PALETTE_FILES[0], stop_before_pixels=True, force=True)
-    with serve_process(tmp_path, target, urls=len(PALETTE_FILES) + 1) as served:
+    with serve_process(tmp_path, target, ohif_version, urls=len(PALETTE_FILES) + 1) as served:
         whole = viewer_url(served.origin, f"{served.origin}/launch/{name}",
                            face.StudyInstanceUID)  # the whole file: every study opened
         viewer.open(whole)
