@@ -2,7 +2,7 @@
 
 What a DICOMweb server answers to ``.../metadata``, made here from a header that
 :mod:`converter.part10` read, so that ``folder`` feeds the mapper the same form as
-``snapshot`` does (FORMAT.md: one mapping path for both sources).
+``snapshot`` does (docs/format.md: one mapping path for both sources).
 
 pydicom's ``Dataset.to_json_dict`` would give this JSON too, but it converts every
 element into a Python value first (three times the cost of reading the file) and

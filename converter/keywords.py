@@ -1,4 +1,4 @@
-"""Tag -> key naming, as dcmjs ``naturalizeDataset`` names tags (FORMAT.md).
+"""Tag -> key naming, as dcmjs ``naturalizeDataset`` names tags (docs/format.md, "Keys").
 
 The table (:mod:`converter.dictionary`) is PS3.6 as pydicom carries it, retired
 attributes with dcmjs' ``RETIRED_`` prefix, repeating groups (PS3.5 7.6: curves

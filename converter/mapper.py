@@ -6,7 +6,7 @@ an unusable element raises :class:`~converter.errors.MappingError` naming it.
 
 The result agrees with dcmjs ``DicomMetaDictionary.naturalizeDataset`` (keys,
 scalars vs arrays, nesting) except for the deliberate differences of the
-project's FORMAT.md:
+project's ``docs/format.md`` ("What differs from dcmjs"):
 
 * empty elements are ``""`` for text VRs, ``None`` for numeric and binary VRs and
   ``[]`` for SQ (dcmjs: always ``null``);

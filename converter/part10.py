@@ -3,7 +3,7 @@
 ``dicomweb2ohif folder`` reads Part 10 files (PS3.10 7) instead of asking a server.
 Each header becomes the same tag-keyed DICOM JSON Model (PS3.18 Annex F) that a
 DICOMweb server answers to ``.../metadata`` (:mod:`converter.dicomjson`), so the
-mapper and the writer are the same code for both sources (FORMAT.md) and every
+mapper and the writer are the same code for both sources (docs/format.md) and every
 mapping rule -- DS/IS numbers, person names, empty values, dropped pixel data,
 private tags, the PDF link -- is applied in one place.
 

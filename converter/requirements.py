@@ -1,7 +1,7 @@
 """What OHIF needs per kind of object: the FAQ's required metadata as tables.
 
 Source: OHIF docs ``faq/technical.md``, "What are the list of required metadata
-for the OHIF Viewer to work?" (and FORMAT.md "Validation"). The FAQ lists
+for the OHIF Viewer to work?" (and docs/format.md, "Validation"). The FAQ lists
 PixelSpacing as mandatory for every modality; DICOM does not always have it, so
 the tables ask for it only where the IOD makes it Type 1 (Image Plane module,
 PS3.3 C.7.6.2: CT, MR, PET, RT Dose; Pixel Measures macro for SEG and enhanced

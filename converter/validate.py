@@ -66,7 +66,7 @@ DOCS_INSTANCE: dict[str, Types] = {
 # null is how the writer says so, and OHIF copes with it.
 _NULLABLE_SERIES = frozenset({"SeriesNumber", "SliceThickness"})
 # Attributes of value multiplicity 1-n: one value is written as a scalar, several
-# as an array (FORMAT.md, as dcmjs naturalizes them), whichever the docs example
+# as an array (docs/format.md, as dcmjs naturalizes them), whichever the docs example
 # happens to show. Their item type.
 _MULTI_VALUED: dict[str, Types] = {
     "ImageType": str, "WindowCenter": (int, float), "WindowWidth": (int, float),
@@ -352,7 +352,8 @@ def _multiframe(sop: str, entries: list[_Frame]) -> Iterator[Problem]:
 
     OHIF keeps the first entry of each instance and makes ``NumberOfFrames``
     images of it, taking the url of the i-th entry as frame i; the cornerstone
-    loader's ``frame`` parameter is one-based (FORMAT.md, measured).
+    loader's ``frame`` parameter is one-based (docs/format.md, "What the viewer was
+    measured to do").
     """
     first = entries[0]
     count = first.number_of_frames

@@ -2,8 +2,9 @@
 
 Runs the pinned dcmjs (``tests/dcmjs``, npm) ``DicomMetaDictionary.naturalizeDataset``
 on the same PS3.18 datasets the mapper gets, then applies *only* the deliberate
-differences that FORMAT.md lists, written out again here independently of the
-mapper's code. Whatever remains must be equal: keys, scalars vs arrays, nesting.
+differences that docs/format.md lists ("What differs from dcmjs"), written out again
+here independently of the mapper's code. Whatever remains must be equal: keys,
+scalars vs arrays, nesting.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent / "dcmjs"
 SCRIPT = HERE / "naturalize.js"
 
-# FORMAT.md: pixel and waveform bulk data is never written.
+# docs/format.md: pixel and waveform bulk data is never written.
 _DROPPED = {"7FE00001", "7FE00002", "7FE00008", "7FE00009", "7FE00010", "54001010", "56000020"}
 _TEXT = set("AE AS AT CS DA DT LO LT PN SH ST TM UC UI UR UT".split())
 
@@ -112,7 +113,7 @@ def expected(ps318: dict[str, Any], natural: dict[str, Any], names: dict[str, st
 
 
 def strip_vrmap(value: Any) -> Any:
-    """Remove dcmjs' bookkeeping ``_vrMap`` keys (FORMAT.md: none anywhere)."""
+    """Remove dcmjs' bookkeeping ``_vrMap`` keys (docs/format.md: none anywhere)."""
     if isinstance(value, dict):
         return {k: strip_vrmap(v) for k, v in value.items() if k != "_vrMap"}
     if isinstance(value, list):

@@ -1,7 +1,7 @@
 """The mapper agrees with dcmjs naturalizeDataset (pinned, run in node) on the same input.
 
 Inputs: a hand-made dataset with every VR, the fixture studies and the real-world
-corpus as a real Orthanc serves them. Only FORMAT.md's deliberate differences are
+corpus as a real Orthanc serves them. Only docs/format.md's deliberate differences are
 allowed (applied in tests/dcmjs_reference.py, written independently of the mapper).
 """
 

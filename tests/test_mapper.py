@@ -1,4 +1,4 @@
-"""The mapper, one class per VR family (PS3.18 F.2 -> FORMAT.md keyword form)."""
+"""The mapper, one class per VR family (PS3.18 F.2 -> docs/format.md keyword form)."""
 
 from __future__ import annotations
 

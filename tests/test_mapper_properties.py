@@ -5,7 +5,7 @@ several values, PN objects, InlineBinary and BulkDataURI, on tags of the data
 dictionary (retired ones too), unknown public tags and private tags. For each:
 the mapper raises nothing and warns about nothing (the data is valid), its
 output is plain JSON, and it agrees with pydicom's ``Dataset.from_json`` on the
-same input -- the same tags (by keyword), the same values -- once FORMAT.md's
+same input -- the same tags (by keyword), the same values -- once docs/format.md's
 deliberate differences are applied: PN as one ``A=I=P`` string with trailing
 empty groups dropped, DS/IS as numbers, empty values ``""``/``null``/``[]``, AT
 as its 8-hex text, binary kept as given, pixel and waveform data and (by
@@ -140,7 +140,7 @@ def _empty(value: Any) -> bool:
 
 
 def expected(ds: Dataset, keep_private: bool) -> dict[str, Any]:
-    """pydicom's view of the dataset, put in FORMAT.md's form."""
+    """pydicom's view of the dataset, put in docs/format.md's form."""
     out = {}
     for elem in ds:
         tag = f"{elem.tag:08X}"

@@ -2,7 +2,7 @@
 
     python -m tests.update_dictionary
 
-FORMAT.md wants the keys OHIF's own tools write, i.e. dcmjs' names. The table is
+docs/format.md ("Keys") wants the keys OHIF's own tools write, i.e. dcmjs' names. The table is
 PS3.6 as pydicom carries it (keywords, VRs; retired keywords prefixed ``RETIRED_``,
 repeating groups 50xx/60xx), with dcmjs' name wherever dcmjs says otherwise
 (retirement status, spelling), checked against the dcmjs pinned in tests/dcmjs.
