@@ -14,8 +14,9 @@ required: ContentTemplateSequence and CurrentRequestedProcedureEvidenceSequence
 are conditional (PS3.3 C.17.2, C.17.2.3: only with a template, only with
 evidence) and CodingSchemeIdentificationSequence is Type 3 (C.12.1), so a
 valid report may lack them. The US list's NumberOfFrames and FrameTime are not
-asked for: a frame entry carries no NumberOfFrames (see
-:func:`converter.writer.frame_entries`) and FrameTime is "if specified".
+asked for: a single-frame ultrasound image has no NumberOfFrames (the multi-frame
+checks of :mod:`converter.validate` ask for it where there are frames) and
+FrameTime is "if specified".
 """
 
 from __future__ import annotations
