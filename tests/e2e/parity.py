@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
 MAX_IMAGES = 24
@@ -50,6 +51,21 @@ JS_READY = """() => {
   return Boolean(s && s.displaySetService.getActiveDisplaySets().length
                  && window.cornerstone && window.cornerstone.getRenderingEngines().length);
 }"""
+
+# The app has settled: the active viewport shows an image (or something that is no image).
+JS_SETTLED = """() => {
+  try {
+    const s = window.services;
+    const vpId = s.viewportGridService.getActiveViewportId();
+    const vp = s.cornerstoneViewportService.getCornerstoneViewport(vpId);
+    const id = vp && vp.getCurrentImageId && vp.getCurrentImageId();
+    return Boolean(id && window.cornerstone.cache.getImage(id))
+      || /Something went wrong/i.test(document.body.innerText);
+  } catch (e) { return false; }
+}"""
+SETTLE_MS = 8_000
+"""How long the first viewport may take before display sets are switched anyway (a study
+whose first set is no image never settles)."""
 
 # The text of an error boundary ("Something went wrong" and what follows), or ''.
 JS_BOUNDARY = """() => {
@@ -71,6 +87,7 @@ JS_JUDGE = r"""async ([uid, maxImages, timeoutMs]) => {
   const cs = window.cornerstone;
   const sleep = ms => new Promise(r => setTimeout(r, ms));
   const ds = displaySetService.getDisplaySetByUID(uid);
+  if (!ds) return null;  // replaced meanwhile (OHIF re-creates sets as metadata arrives)
   const out = { uid, kind: 'other', shown: false, failed: [], images: [], cold: [],
                 detail: null, note: '' };
   const viewportId = viewportGridService.getActiveViewportId();
@@ -101,7 +118,12 @@ JS_JUDGE = r"""async ([uid, maxImages, timeoutMs]) => {
   if (/dicom-seg|dicom-rt/.test(handler)) {
     out.kind = /dicom-seg/.test(handler) ? 'seg' : 'rtstruct';
     const seg = () => segmentationService.getSegmentation(uid);
-    while (!(ds.isLoaded && seg()) && Date.now() < deadline && !errorShown()) await sleep(100);
+    let loadedAt = 0;
+    while (!(ds.isLoaded && seg()) && Date.now() < deadline && !errorShown()
+           && !(loadedAt && Date.now() - loadedAt > 3000)) {
+      if (ds.isLoaded && !loadedAt) loadedAt = Date.now();
+      await sleep(100);
+    }
     const segmentation = seg();
     out.shown = Boolean(ds.isLoaded && segmentation) && !errorShown();
     out.detail = segmentation ? Object.values(segmentation.segments || {})
@@ -133,13 +155,16 @@ JS_JUDGE = r"""async ([uid, maxImages, timeoutMs]) => {
     return out;
   }
   out.kind = 'image';
+  if (ds.unsupported) { out.note = 'OHIF: unsupported display set'; return out; }
+  const sops = new Set((ds.instances || []).map(i => i.SOPInstanceUID));
+  const giveUp = ids.length || sops.size ? deadline : Date.now() + 3000;
   let vp = null;
-  while (Date.now() < deadline && !errorShown()) {
+  while (Date.now() < giveUp && !errorShown()) {
     vp = cornerstoneViewportService.getCornerstoneViewport(viewportId);
     const current = vp && vp.getCurrentImageId && vp.getCurrentImageId();
     const inst = current && (cs.metaData.get('instance', current) || {});
     if (current && cs.cache.getImage(current)
-        && (ids.includes(current) || inst.SeriesInstanceUID === ds.SeriesInstanceUID)) break;
+        && (ids.length ? ids.includes(current) : sops.has(inst.SOPInstanceUID))) break;
     vp = null;
     await sleep(100);
   }
@@ -223,6 +248,8 @@ class SetResult:
     cold_wrong: list[int] = field(default_factory=list)
     """Stack indices whose first (cold) load differed from the warm one."""
     note: str = ""
+    uid: str = ""
+    """OHIF's displaySetInstanceUID (differs between page loads)."""
 
     def key(self) -> tuple[Any, ...]:
         """What must agree between the sources for the set to count as the same.
@@ -254,6 +281,7 @@ class StudyView:
     sets: list[SetResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     boundary: bool = False
+    seconds: float = 0.0
     cold_first: dict[str, Any] = field(default_factory=dict)
     """Series UID -> the first image shown on a fresh page opened on it (multi-frame series)."""
 
@@ -272,13 +300,14 @@ def _wait_ready(page: Page, timeout_ms: int) -> str | None:
 
 
 def judge_study(page: Page, url: str, source: str, errors: list[str],
-                timeout_ms: int = 20_000) -> StudyView:
+                timeout_ms: int = 12_000) -> StudyView:
     """Open ``url`` on ``page`` and judge every display set of the study.
 
     ``errors`` is the page's error list (console errors, page errors); what it
     gains while this study is open is kept in the result.
     """
     start = len(errors)
+    began = time.monotonic()
     view = StudyView(source)
     page.goto(url)
     state = _wait_ready(page, timeout_ms)
@@ -287,24 +316,51 @@ def judge_study(page: Page, url: str, source: str, errors: list[str],
         view.errors = ([f"error boundary: {page.evaluate(JS_BOUNDARY)}"] if view.boundary else
                        [f"no display set within {timeout_ms / 1000:.0f} s"]) + errors[start:]
         return view
-    for info in page.evaluate(JS_SETS):
-        raw = page.evaluate(JS_JUDGE, [info["uid"], MAX_IMAGES, SET_TIMEOUT_MS])
-        result = SetResult(info["series"], info["modality"] or "", raw["kind"],
-                           bool(raw["shown"]), raw["images"], raw["detail"], raw["failed"],
-                           note=raw["note"])
-        for cold, warm in zip(raw["cold"], raw["images"], strict=False):
-            if cold is not None and warm is not None and list(cold[2:]) != list(warm[4:]):
-                result.cold_wrong.append(warm[0])
-        if result.cold_wrong:
-            result.shown = False
-            result.note = (f"cold load differs from warm at stack index {result.cold_wrong} "
-                           "(cornerstone3D #1194)")
-        view.sets.append(result)
+    deadline = time.monotonic() + SETTLE_MS / 1000
+    while not page.evaluate(JS_SETTLED) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    judged: set[str] = set()
+    for _ in range(3):  # sets made while others were judged get their turn
+        todo = [info for info in page.evaluate(JS_SETS) if info["uid"] not in judged]
+        if not todo:
+            break
+        for info in todo:
+            judged.add(info["uid"])
+            result = _judge_set(page, info)
+            if result is not None:
+                result.uid = info["uid"]
+                view.sets.append(result)
+    # A set judged and then replaced by OHIF counts only if its series has no other.
+    final = {info["uid"] for info in page.evaluate(JS_SETS)}
+    kept = {s.series for s in view.sets if s.uid in final}
+    view.sets = [s for s in view.sets if s.uid in final or s.series not in kept]
     view.boundary = bool(page.evaluate(JS_BOUNDARY))
     if view.boundary:
         view.errors.append("error boundary: " + str(page.evaluate(JS_BOUNDARY)))
     view.errors += errors[start:]
+    view.seconds = time.monotonic() - began
     return view
+
+
+def _judge_set(page: Page, info: dict[str, Any]) -> SetResult | None:
+    """Judge one display set (JS_JUDGE); None when OHIF replaced it meanwhile."""
+    try:
+        raw = page.evaluate(JS_JUDGE, [info["uid"], MAX_IMAGES, SET_TIMEOUT_MS])
+    except PlaywrightError as exc:
+        return SetResult(info["series"], info["modality"] or "", "other", False,
+                         note=f"judging it threw: {str(exc).splitlines()[0][:200]}")
+    if raw is None:
+        return None
+    result = SetResult(info["series"], info["modality"] or "", raw["kind"], bool(raw["shown"]),
+                       raw["images"], raw["detail"], raw["failed"], note=raw["note"])
+    for cold, warm in zip(raw["cold"], raw["images"], strict=False):
+        if cold is not None and warm is not None and list(cold[2:]) != list(warm[4:]):
+            result.cold_wrong.append(warm[0])
+    if result.cold_wrong:
+        result.shown = False
+        result.note = (f"cold load differs from warm at stack index {result.cold_wrong} "
+                       "(cornerstone3D #1194)")
+    return result
 
 
 def first_shown(page: Page, url: str, series: str, timeout_ms: int = 15_000) -> Any:
@@ -313,7 +369,10 @@ def first_shown(page: Page, url: str, series: str, timeout_ms: int = 15_000) -> 
     page.goto(url)
     deadline = time.monotonic() + timeout_ms / 1000
     while time.monotonic() < deadline:
-        shown = page.evaluate(JS_FIRST_SHOWN, series)
+        try:
+            shown = page.evaluate(JS_FIRST_SHOWN, series)
+        except PlaywrightError:  # a navigation of the app itself
+            shown = None
         if shown:
             return shown
         page.wait_for_timeout(50)

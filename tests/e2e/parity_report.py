@@ -1,7 +1,6 @@
 """Comparing what the two sources showed, series by series, and the parity table.
 
-Per series of a study (the series the server lists, plus any series a source
-showed), :func:`compare` gives one :class:`Row`:
+Per series of a study that the server lists, :func:`compare` gives one :class:`Row`:
 
 ``both``
     both sources showed every display set of the series and their judged
@@ -98,12 +97,11 @@ def _differences(ours: list[SetResult], live: list[SetResult]) -> str:
 
 def compare(corpus: str, study: str, listed: dict[str, str], ours: StudyView,
             live: StudyView) -> list[Row]:
-    """One row per series: ``listed`` maps the server's series UIDs to their modality."""
+    """One row per series the server lists (``listed``: series UID -> modality)."""
     assert ours.source == OURS and live.source == LIVE
+    # Only the series the server holds: OHIF makes display sets of its own (the key
+    # images of a loaded SR, as a KO set with a made-up series UID) on either source.
     series = dict(listed)
-    for view in (ours, live):
-        for s in view.sets:
-            series.setdefault(s.series, s.modality)
     rows = []
     for uid, modality in series.items():
         mine = [s for s in ours.sets if s.series == uid]
