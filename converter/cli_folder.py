@@ -88,9 +88,9 @@ def add_parsers(commands: Any) -> list[argparse.ArgumentParser]:
     check = commands.add_parser(
         "validate", help="check launch files before a viewer opens them",
         description="Check launch files (.json or .json.gz) against OHIF's required "
-        "attributes per modality, the structure and JSON types of OHIF's docs example, UID "
-        "syntax, duplicate entries and urls. Prints each problem with its JSON path on "
-        "stdout; exit code 1 if there is any.",
+        "attributes per modality, the structure and JSON types of OHIF's docs example, UIDs "
+        "(safe in file names and URLs), duplicate entries and urls. Prints each problem with "
+        "its JSON path on stdout; exit code 1 if there is any.",
         epilog=VALIDATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("files", nargs="+", metavar="FILE",

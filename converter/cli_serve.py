@@ -17,15 +17,27 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from converter.console import Ui
+from converter.errors import UsageError
 from converter.proxy import Upstream
 from converter.serve import PUBLIC_VIEWER, ServeOptions, Server
-from converter.viewer import OHIF_PACKAGE, OHIF_VERSION, cached_dist, check_dist, ensure_viewer
+from converter.viewer import (
+    OHIF_PACKAGE,
+    OHIF_VERSION,
+    PROVEN_VERSIONS,
+    cache_root,
+    cached_dist,
+    check_dist,
+    check_version,
+    ensure_viewer,
+)
 
 EXAMPLES = f"""examples:
   # the local OHIF Viewer {OHIF_VERSION}, images through a proxy to the server: open the URL
   dicomweb2ohif serve out/ --viewer --proxy http://127.0.0.1:8042
   # a remote server, credentials kept on this side
   dicomweb2ohif serve snapshot.json --viewer --proxy https://user:pw@pacs.example
+  # the same in the newest OHIF pre-release
+  dicomweb2ohif serve out/ --viewer-version {PROVEN_VERSIONS[-1]} --proxy http://127.0.0.1:8042
   # only the launch files, for a viewer elsewhere (CORS headers for its origin)
   dicomweb2ohif serve out/ --viewer-base https://viewer.example.org
   # check that viewer, files and proxy answer, print the URLs, exit (scripts, CI)
@@ -59,6 +71,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     serve.add_argument("--viewer", action="store_true",
                        help=f"also serve OHIF Viewer {OHIF_VERSION} ({OHIF_PACKAGE} from npm, "
                        "kept in the user cache)")
+    serve.add_argument("--viewer-version", metavar="VERSION",
+                       help="serve this published OHIF Viewer version instead (implies --viewer; "
+                       f"proven: {', '.join(PROVEN_VERSIONS)})")
     serve.add_argument("--viewer-dist", type=Path, metavar="DIR",
                        help="serve this OHIF Viewer build (a dist/ folder) instead of fetching "
                        "one (implies --viewer)")
@@ -77,15 +92,16 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 class _FetchProgress:
     """Shows the one-time viewer download: a message, then an unpack bar (stderr)."""
 
-    def __init__(self, ui: Ui) -> None:
+    def __init__(self, ui: Ui, version: str) -> None:
         self.ui = ui
+        self.version = version
         self.bar: Progress | None = None
         self.task: Any = None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage == "download":
-            self.ui.info(f"fetching OHIF Viewer {OHIF_VERSION} ({OHIF_PACKAGE}, about 50 MB) with "
-                         f"npm, once, into {cached_dist()} ...")
+            self.ui.info(f"fetching OHIF Viewer {self.version} ({OHIF_PACKAGE}, about 50 MB) "
+                         f"with npm, once, into {cached_dist(version=self.version)} ...")
             return
         if self.ui.quiet:
             return
@@ -108,12 +124,18 @@ class _FetchProgress:
 
 def _viewer_dist(args: argparse.Namespace, ui: Ui) -> Path | None:
     if args.viewer_dist is not None:
+        if args.viewer_version:
+            raise UsageError("give --viewer-dist or --viewer-version, not both")
         return check_dist(args.viewer_dist)
-    if not args.viewer:
+    if not (args.viewer or args.viewer_version):
         return None
-    progress = _FetchProgress(ui)
+    version = check_version(args.viewer_version or OHIF_VERSION)
+    if version not in PROVEN_VERSIONS:
+        ui.warn(f"OHIF Viewer {version} is not one the launch files were proven in "
+                f"({', '.join(PROVEN_VERSIONS)})")
+    progress = _FetchProgress(ui, version)
     try:
-        return ensure_viewer(progress=progress)
+        return ensure_viewer(progress=progress, version=version)
     finally:
         progress.close()
 
@@ -121,7 +143,8 @@ def _viewer_dist(args: argparse.Namespace, ui: Ui) -> Path | None:
 def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``serve``; returns the exit code (Ctrl-C or SIGTERM: 0)."""
     upstream = Upstream.parse(args.proxy) if args.proxy else None
-    if args.viewer_base and (args.viewer or args.viewer_dist) and not args.check:
+    if args.viewer_base and (args.viewer or args.viewer_version or args.viewer_dist) \
+            and not args.check:
         ui.warn("--viewer-base given: the printed URLs open that viewer, not the local one")
     options = ServeOptions(
         folder=Path(args.folder), port=args.port, viewer_dist=_viewer_dist(args, ui),
@@ -162,8 +185,10 @@ def _announce(server: Server, ui: Ui, verbose: bool = False) -> None:
     plural = "" if count == 1 else "s"
     parts = [f"serving {count} launch file{plural} from {options.folder} on {server.origin}"]
     if options.viewer_dist is not None:
-        parts.append(f"OHIF Viewer {OHIF_VERSION if options.viewer_dist == cached_dist() else ''}"
-                     f" from {options.viewer_dist}".replace("  ", " "))
+        dist = options.viewer_dist
+        cached = dist.parent == cache_root() and dist.name.startswith("ohif-")
+        version = dist.name.removeprefix("ohif-") if cached else ""
+        parts.append(f"OHIF Viewer {version} from {options.viewer_dist}".replace("  ", " "))
     if options.upstream is not None:
         parts.append(f"/proxy/ -> {options.upstream.origin}")
     ui.info("; ".join(parts))

@@ -32,6 +32,7 @@ import requests
 from converter.answers import check_datasets, load_json
 from converter.errors import NotFoundError, ServerError, UsageError
 from converter.failures import excerpt, never_connected, reason, stalled_in_body, tls_message
+from converter.uids import quote_uid
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds to wait for a connection or for the next bytes of an answer."""
@@ -315,6 +316,11 @@ class DicomWebSource:
                     raise error from transient
                 time.sleep(self.retry.wait(attempt, transient.retry_after))
 
+    def retrying(self, url: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (a request on :meth:`session` to ``url``) with this source's retries
+        and error messages, for the modules that fetch more than metadata."""
+        return self._call(url, fn)
+
     def _once(self, url: str, fn: Callable[[], T],
               check: Callable[[T], str | None] | None) -> T:
         shown = redact(url)
@@ -430,16 +436,21 @@ class DicomWebSource:
         raise NotFoundError(f"study {study_uid} is not on {self.root}")
 
     def search_series(self, study_uid: str) -> list[dict[str, Any]]:
-        """QIDO-RS ``GET {root}/studies/{uid}/series``."""
-        return self._datasets(f"{self.root}/studies/{study_uid}/series")
+        """QIDO-RS ``GET {root}/studies/{uid}/series``.
+
+        UIDs in request paths are percent-encoded (:func:`converter.uids.quote_uid`);
+        query values (``StudyInstanceUID=``) are encoded by requests.
+        """
+        return self._datasets(f"{self.root}/studies/{quote_uid(study_uid)}/series")
 
     def series_metadata(self, study_uid: str, series_uid: str) -> list[dict[str, Any]]:
         """WADO-RS ``GET {root}/studies/{s}/series/{se}/metadata`` (PS3.18 10.4.1.1.2)."""
-        return self._datasets(f"{self.root}/studies/{study_uid}/series/{series_uid}/metadata")
+        return self._datasets(f"{self.root}/studies/{quote_uid(study_uid)}/series/"
+                              f"{quote_uid(series_uid)}/metadata")
 
     def study_metadata(self, study_uid: str) -> list[dict[str, Any]]:
         """WADO-RS ``GET {root}/studies/{s}/metadata`` (PS3.18 10.4.1.1.2): every instance."""
-        return self._datasets(f"{self.root}/studies/{study_uid}/metadata")
+        return self._datasets(f"{self.root}/studies/{quote_uid(study_uid)}/metadata")
 
     def _datasets(self, url: str, params: list[tuple[str, str]] | None = None
                   ) -> list[dict[str, Any]]:

@@ -25,16 +25,16 @@ from rich.progress import (
 from rich.table import Table
 
 from converter.snapshot import PlannedStudy, Report
-from converter.writer import is_valid_uid
+from converter.uids import shown
 
 
 def shown_uid(uid: str) -> str:
-    """A study UID as printed: as it is when valid, else quoted and cut (PS3.5 9.1).
+    """A study UID as printed: as it is when safe, else quoted and cut (:mod:`converter.uids`).
 
     UIDs come from the server; a hostile one with a newline or markup must not
     break a line or forge another one in a log.
     """
-    return uid if is_valid_uid(uid) else repr(uid[:80])
+    return shown(uid)
 
 
 class Ui:

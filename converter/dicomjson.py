@@ -21,7 +21,9 @@ fixture and real-world file. Differences from ``to_json_dict``, all on purpose:
 * Group length elements ``(gggg,0000)`` are left out: they describe the byte
   layout of the file and are retired (PS3.5 7.2).
 * ``EncapsulatedDocument`` is inline whatever its size, so OHIF can open the PDF
-  from a static host (see :class:`BulkData`).
+  from a static host (see :class:`BulkData`); so are palette colour lookup
+  tables, in little endian byte order whatever the file's, the only form OHIF
+  reads them in (:mod:`converter.palette`).
 * Private elements are left out before any work is spent on them unless kept
   (the mapper would drop them), and values shorter than their declared length
   (a truncated file, which pydicom reads without a word) are an error.
@@ -44,6 +46,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
 from converter.errors import UnreadableFileError
+from converter.palette import TABLE_TAGS
 
 ENCAPSULATED_DOCUMENT = 0x00420011
 SPECIFIC_CHARACTER_SET = 0x00080005
@@ -162,6 +165,10 @@ class _Encoder:
                     encoded = self._raw(elem, encodings)
             if encoded is None:
                 encoded = self._element(ds[tag], encodings)
+                if tag in TABLE_TAGS and "InlineBinary" in encoded \
+                        and ds.original_encoding[1] is False:
+                    encoded = self._binary(encoded["vr"], tag, _little_endian_words(
+                        base64.b64decode(encoded["InlineBinary"])))
             key = keys.get(tag)
             if key is None:
                 key = keys[tag] = f"{tag:08X}"
@@ -210,7 +217,10 @@ class _Encoder:
         if vr == "PN":
             return _person_names(value, encodings)
         if vr in _BINARY and vr != "UN":
-            return self._binary(vr, int(raw.tag), value)
+            tag = int(raw.tag)
+            if tag in TABLE_TAGS and not raw.is_little_endian and vr == "OW":
+                value = _little_endian_words(value)
+            return self._binary(vr, tag, value)
         return None  # SQ, UN, AT, UR and anything odd: pydicom converts them
 
     # Slow path: any DataElement pydicom has converted.
@@ -245,11 +255,19 @@ class _Encoder:
     def _binary(self, vr: str, tag: int, data: bytes) -> dict[str, Any]:
         if tag == ENCAPSULATED_DOCUMENT:
             inline = self.bulk.inline_documents
+        elif tag in TABLE_TAGS:
+            inline = True  # OHIF reads palettes from InlineBinary only (converter.palette)
         else:
             inline = len(data) <= self.limit
         if not inline:
             return {"vr": vr, "BulkDataURI": self.bulk.uri}
         return {"vr": vr, "InlineBinary": base64.b64encode(data).decode("ascii")}
+
+
+def _little_endian_words(value: bytes) -> bytes:
+    """OW words of a big endian file in little endian order, as OHIF decodes InlineBinary."""
+    count = len(value) // 2
+    return struct.pack(f"<{count}H", *struct.unpack(f">{count}H", value[:2 * count]))
 
 
 def _check_length(raw: RawDataElement) -> None:

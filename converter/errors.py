@@ -69,3 +69,7 @@ class UnreadableFileError(InputError):
     def __init__(self, message: str, *, not_dicom: bool = False) -> None:
         self.not_dicom = not_dicom
         super().__init__(message)
+
+
+class PaletteError(ConverterError):
+    """A palette colour lookup table cannot be put into the form OHIF reads (PS3.3 C.7.9)."""

@@ -5,8 +5,10 @@ What OHIF's ``.scripts/dicom-json-generator.js`` does, on the same pipeline as
 the mapper names and converts it, the writer builds studies, series and frame
 entries. Each instance links to ``<URL prefix><its path under the folder>``,
 every path segment URL-quoted. Unlike the generator, one broken file does not
-lose the others: files that are not DICOM, are unreadable or lack a UID are
-skipped and reported, and an instance found twice is kept once.
+lose the others: files that are not DICOM, are unreadable, lack a UID or have
+one unsafe in a file name or URL (:mod:`converter.uids`) are skipped and
+reported, and an instance found twice is kept once. A study whose UIDs are safe
+but not conformant to PS3.5 9.1 is kept, with one warning.
 
 Nothing here prints: per-file problems and warnings come back in
 :class:`FolderResult`. Reading is spread over worker processes (pydicom is pure
@@ -29,13 +31,14 @@ from urllib.parse import quote, urlsplit
 
 from converter.errors import InputError, UnreadableFileError, UsageError
 from converter.mapper import map_dataset
+from converter.palette import repair, tagged_problem
 from converter.part10 import BulkData, read_header
+from converter.uids import IDENTITY, UNSAFE, is_safe_uid, nonconformant_note, shown
 from converter.writer import Study, build_study
 
 Progress = Callable[[int, int], None]
 """Called as files are read: (files done, files in all)."""
 
-_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 LARGE_DOCUMENT = 10 * 2**20
 """Bytes of an inline document above which a warning says how it weighs on the file."""
 _MIN_FILES_PER_WORKER = 64
@@ -171,13 +174,22 @@ def load(job: _Job, relative: str) -> _Loaded:
     except UnreadableFileError as exc:
         return _Loaded(relative, problem=str(exc), not_dicom=exc.not_dicom)
     notes = list(header.warnings)
+    problem = tagged_problem(header.dataset)
+    if problem is not None:  # segmented tables, or a file without a usable palette
+        failure = repair(header.dataset, header.dataset)
+        if failure:
+            notes.append(f"the {problem} ({failure}): OHIF cannot show this image and may "
+                         "show an error for every study of the launch file")
     try:
         metadata = map_dataset(header.dataset, keep_private=job.keep_private, warn=notes.append)
     except Exception as exc:  # a file must never stop the run
         return _Loaded(relative, problem=f"{type(exc).__name__}: {exc}")
-    missing = [k for k in _UIDS if not isinstance(metadata.get(k), str) or not metadata[k]]
+    missing = [k for k in IDENTITY if not isinstance(metadata.get(k), str) or not metadata[k]]
     if missing:
         return _Loaded(relative, problem=f"no {' or '.join(missing)}")
+    unsafe = [k for k in IDENTITY if not is_safe_uid(metadata[k])]
+    if unsafe:  # it would go into a file name (folder output) or a viewer's URL
+        return _Loaded(relative, problem=f"{unsafe[0]} {shown(metadata[unsafe[0]])} is {UNSAFE}")
     document = metadata.get("EncapsulatedDocument")
     if isinstance(document, dict):
         if "BulkDataURI" in document:
@@ -315,6 +327,11 @@ def read_folder(
     urls = FolderUrls(prefix, kept)
     studies = [build_study(list(series.values()), urls, study_uid)
                for study_uid, series in groups.items()]
+    for study_uid, series in groups.items():
+        note = nonconformant_note(study_uid, series.values())
+        if note is not None:
+            result.warnings[note] = [kept[md["SOPInstanceUID"]]
+                                     for group in series.values() for md in group]
     result.studies = sorted(studies, key=_study_key)
     result.instances = len(kept)
     return result

@@ -7,14 +7,15 @@ saying so, so the rule is:
 * an answer that contradicts itself -- an instance whose StudyInstanceUID or
   SeriesInstanceUID is not the one it was fetched under (it may belong to
   another patient), one SOP instance with two different contents, a UID that is
-  not a UID (it would go into a URL or a request path, PS3.5 9.1), a series
+  unsafe in a file name, a request path or a query (:mod:`converter.uids`), a series
   the search lists but whose metadata is not found -- fails the study with a
   :class:`~converter.errors.ServerError` that names the series and instance;
 * a gap that can be filled without guessing -- an instance without Study or
   Series Instance UID (the request said which), an exact duplicate of an
   instance, a series listed twice -- is filled or dropped, with a warning;
 * odd but usable data -- a series or a study without Modality (PS3.3 C.7.3.1
-  makes it Type 1), instances that disagree on PatientID -- is warned about.
+  makes it Type 1), instances that disagree on PatientID, UIDs that are safe
+  but not conformant to PS3.5 9.1 (hex hashes, leading zeros) -- is warned about.
 
 Pure: no I/O; warnings go to a callback, errors are raised.
 """
@@ -26,7 +27,7 @@ from typing import Any
 
 from converter.client import first_value
 from converter.errors import ServerError
-from converter.writer import is_valid_uid
+from converter.uids import UNSAFE, is_safe_uid, nonconformant_note, shown
 
 Warn = Callable[[str], None]
 
@@ -50,10 +51,10 @@ def listed_series(records: Sequence[Mapping[str, Any]], study_uid: str,
         if not isinstance(uid, str) or not uid:
             raise ServerError(f"the server lists a series of study {study_uid} without a "
                               "SeriesInstanceUID; the study would be incomplete")
-        if not is_valid_uid(uid):
+        if not is_safe_uid(uid):
             raise ServerError(f"the server lists a series of study {study_uid} whose UID "
-                              f"{_shown(uid)} is not a valid DICOM UID (PS3.5 9.1); it is not "
-                              "requested, and the study would be incomplete")
+                              f"{shown(uid)} is {UNSAFE}; it is not requested, and the study "
+                              "would be incomplete")
         if uid in uids:
             if warn is not None:
                 warn(f"series {uid} is listed twice by the server's search; fetched once")
@@ -86,9 +87,9 @@ def check_series(mapped: list[dict[str, Any]], study_uid: str, series_uid: str,
         where = f"instance {position} of series {series_uid}"
         if not isinstance(sop, str) or not sop:
             raise ServerError(f"{where} has no SOPInstanceUID, so no URL can be written for it")
-        if not is_valid_uid(sop):
-            raise ServerError(f"{where} has SOPInstanceUID {_shown(sop)}, not a valid DICOM UID "
-                              "(PS3.5 9.1); it is not written into a URL")
+        if not is_safe_uid(sop):
+            raise ServerError(f"{where} has SOPInstanceUID {shown(sop)}, {UNSAFE}; it is not "
+                              "written into a URL")
         for keyword, expected in (("StudyInstanceUID", study_uid),
                                   ("SeriesInstanceUID", series_uid)):
             value = metadata.get(keyword)
@@ -124,7 +125,8 @@ def check_study(groups: list[list[dict[str, Any]]], study_uid: str,
                 warn: Warn | None) -> None:
     """Checks across the series of one study (each group already passed :func:`check_series`).
 
-    Raises :class:`ServerError` when one SOP instance is in two series.
+    Raises :class:`ServerError` when one SOP instance is in two series. Warns
+    once for a study whose UIDs are kept although not conformant (PS3.5 9.1).
     """
     owner: dict[str, str] = {}
     for group in groups:
@@ -137,6 +139,9 @@ def check_study(groups: list[list[dict[str, Any]]], study_uid: str,
                                   f"{one} and {two}; which one is right cannot be told")
     if warn is None:
         return
+    note = nonconformant_note(study_uid, groups)
+    if note is not None:
+        warn(note)
     without = [g[0]["SeriesInstanceUID"] for g in groups if g and not g[0].get("Modality")]
     if without and len(without) == len(groups):
         warn(f"study {study_uid}: no series has a Modality (PS3.3 C.7.3.1, Type 1); "
@@ -147,6 +152,6 @@ def check_study(groups: list[list[dict[str, Any]]], study_uid: str,
                  "written empty, and OHIF may not show the series as expected")
     patients = sorted({str(md.get("PatientID", "")) for g in groups for md in g})
     if len(patients) > 1:
-        shown = ", ".join(_shown(p) for p in patients[:4])
-        warn(f"study {study_uid}: its instances disagree on PatientID ({shown}); the launch "
+        listed = ", ".join(_shown(p) for p in patients[:4])
+        warn(f"study {study_uid}: its instances disagree on PatientID ({listed}); the launch "
              "file shows the first series' first instance's")

@@ -38,6 +38,7 @@ import orjson
 
 from converter.errors import MappingError
 from converter.keywords import describe_tag, dictionary_vrs, keyword_for
+from converter.palette import TABLE_KEYWORDS
 
 Warn = Callable[[str], None]
 """Receives one human-readable sentence per problem found in a usable answer."""
@@ -263,7 +264,8 @@ class _Mapper:
                 self._warn(where, f"{bulk} is {_json_type(data)}, not a string "
                            "(PS3.18 F.2.7); dropped")
                 return empty_value(vr)
-            self._large(where, data)
+            if where not in TABLE_KEYWORDS:  # inline on purpose (converter.palette)
+                self._large(where, data)
             return {bulk: data}
         if bulk is not None:
             self._warn(where, f"has both Value and {bulk} (PS3.18 F.2.2 allows one); "

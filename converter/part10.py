@@ -89,9 +89,12 @@ class _ListHandler(logging.Handler):
             self.messages.append(text)
 
 
-def read_header(path: Path, bulk: BulkData, *, keep_private: bool = True,
+def read_header(path: Path | BinaryIO, bulk: BulkData, *, keep_private: bool = True,
                 fast: bool = True) -> Header:
     """Read ``path``'s header (never its pixel data) as a PS3.18 F.2 dataset.
+
+    ``path`` may also be an open binary file (a Part 10 object received from a
+    server, :mod:`converter.palette_fetch`).
 
     Files without the Part 10 preamble (PS3.10 7.1) are read when they start
     like a dataset. pydicom reads a truncated file without complaint, so a
@@ -119,9 +122,10 @@ def read_header(path: Path, bulk: BulkData, *, keep_private: bool = True,
     return Header(dataset, tuple(messages))
 
 
-def _read(path: Path, bulk: BulkData, keep_private: bool, fast: bool,
+def _read(path: Path | BinaryIO, bulk: BulkData, keep_private: bool, fast: bool,
           messages: list[str]) -> dict[str, Any]:
-    with open(path, "rb") as fh:
+    opened = open(path, "rb") if isinstance(path, Path) else contextlib.nullcontext(path)
+    with opened as fh:
         head = fh.read(_CHUNK)
         part10 = len(head) >= 132 and head[128:132] == b"DICM"
         if not part10 and not _looks_like_dataset(head):

@@ -42,6 +42,7 @@ from converter import proxy
 from converter.errors import ConverterError, UsageError
 from converter.launch_files import find_launch_files, first_url, one_study, read_launch
 from converter.serve_http import LAUNCH_PREFIX, LOOPBACK_HOSTS, Handler, HttpServer
+from converter.uids import quote_uid
 from converter.viewer import LIVE_SOURCE_NAME, live_source
 
 PUBLIC_VIEWER = "https://viewer.ohif.org"
@@ -83,7 +84,7 @@ def viewer_url(viewer_base: str, launch_url: str, study_uid: str) -> str:
     the route's hanging protocol service), and it is not needed to open a study.
     """
     return (f"{viewer_base.rstrip('/')}/viewer/dicomjson?url={quote(launch_url, safe='')}"
-            f"&StudyInstanceUIDs={quote(study_uid, safe='.')}")
+            f"&StudyInstanceUIDs={quote_uid(study_uid)}")
 
 
 class Server:
@@ -132,7 +133,7 @@ class Server:
         studies fetched from the URL), so a file with several studies is served
         per study as ``<file>?study=<uid>``.
         """
-        query = f"?study={quote(study_uid, safe='.')}" if study_uid else ""
+        query = f"?study={quote_uid(study_uid)}" if study_uid else ""
         return f"{self.origin}{LAUNCH_PREFIX}{proxy.quote_path(relative)}{query}"
 
     def links(self) -> list[Link]:
@@ -163,7 +164,7 @@ class Server:
         if self.options.upstream is None or self.options.viewer_dist is None:
             return None
         return (f"{self.viewer_base}/viewer/{LIVE_SOURCE_NAME}"
-                f"?StudyInstanceUIDs={quote(study_uid, safe='.')}")
+                f"?StudyInstanceUIDs={quote_uid(study_uid)}")
 
     def notes(self) -> Iterator[str]:
         """Warnings about instance URLs the viewer cannot reach as served."""

@@ -30,8 +30,10 @@ from converter.errors import (
 )
 from converter.integrity import check_series, check_study, listed_series, series_not_found
 from converter.mapper import Warn, map_datasets
+from converter.palette_fetch import repair_palettes
 from converter.store import Store
-from converter.writer import InstanceUrls, Study, build_study, is_valid_uid
+from converter.uids import RULE, UNSAFE, is_safe_uid, shown
+from converter.writer import InstanceUrls, Study, build_study
 
 DEFAULT_WORKERS = 4
 """Concurrent metadata requests (chosen by measurement, see benchmarks/)."""
@@ -129,10 +131,8 @@ class Selection:
 
     def __post_init__(self) -> None:
         for uid in self.study_uids:
-            if not is_valid_uid(uid):
-                raise UsageError(
-                    f"--study {uid!r} is not a DICOM UID (digits and dots, at most 64 characters)"
-                )
+            if not is_safe_uid(uid):
+                raise UsageError(f"--study {uid!r} is {UNSAFE} (a study UID here has {RULE})")
         if self.study_uids and not self.study_filter.is_empty():
             raise UsageError("give either --study UIDs or filters, not both")
         if self.limit is not None and self.limit < 1:
@@ -278,6 +278,7 @@ class _Run:
             if self.warn:
                 self.warn(f"{where}: {message}")
 
+        repair_palettes(self.source, job.study.uid, series_uid, datasets, series_warn)
         try:
             mapped = map_datasets(datasets, keep_private=self.keep_private, warn=series_warn)
         except MappingError as exc:
@@ -292,7 +293,7 @@ class _Run:
         None when it has to be fetched series by series after all.
 
         The one answer is taken only when it is plainly whole: as many instances
-        as the search counted, each with a valid SeriesInstanceUID and a
+        as the search counted, each with a safe SeriesInstanceUID and a
         SOPClassUID (PS3.3 C.12.1, Type 1; Orthanc configured to build study
         metadata from its index, ``StudiesMetadata`` ``MainDicomTags`` or
         ``Extrapolate``, leaves it out with most other attributes). Otherwise,
@@ -309,7 +310,7 @@ class _Run:
         grouped: dict[str, list[dict[str, Any]]] = {}
         for dataset in datasets:
             series_uid = first_value(dataset, "0020000E")
-            if not isinstance(series_uid, str) or not is_valid_uid(series_uid) \
+            if not isinstance(series_uid, str) or not is_safe_uid(series_uid) \
                     or first_value(dataset, "00080016") is None:
                 return None
             grouped.setdefault(series_uid, []).append(dataset)
@@ -390,10 +391,10 @@ class _Run:
                             self.events.study(study.uid, "skipped", study.instances or 0)
                         continue
                     job = _Job(study)
-                    if not is_valid_uid(study.uid):
-                        # Never put it into a request path or a file name (PS3.5 9.1).
-                        job.error = (f"the server lists a study whose UID {study.uid[:80]!r} is "
-                                     "not a valid DICOM UID; skipped")
+                    if not is_safe_uid(study.uid):
+                        # Never put it into a request path or a file name (converter.uids).
+                        job.error = (f"the server lists a study whose UID {shown(study.uid)} is "
+                                     f"{UNSAFE}; skipped")
                         self._finish(job)
                         continue
                     active.append(job)
@@ -473,8 +474,9 @@ def snapshot(
     """Fetch, map, build and store every selected study; returns the summary.
 
     A study that fails (server error after retries, unusable metadata, a UID
-    unfit for a file name) is reported in ``Report.failed`` and gets no output;
-    the run goes on. ``studies`` skips the planning step when already known.
+    unsafe in a file name or URL, :mod:`converter.uids`) is reported in
+    ``Report.failed`` and gets no output; the run goes on. ``studies`` skips
+    the planning step when already known.
     ``by_study`` asks for each study's metadata in one request where it can
     (see :data:`STUDY_REQUEST_MAX`); by default when there are at least twice
     as many studies as workers, so that the workers still share the work.

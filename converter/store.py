@@ -20,7 +20,8 @@ from typing import Any, Protocol
 
 from converter.errors import OutputError
 from converter.targets import LocalTarget, Target
-from converter.writer import Study, dumps, is_valid_uid, launch_file, write_atomic
+from converter.uids import UNSAFE, is_safe_uid, shown
+from converter.writer import Study, dumps, launch_file, write_atomic
 
 INDEX_NAME = "index.json"
 INDEX_FIELDS = ("StudyInstanceUID", "PatientName", "PatientID", "StudyDate", "StudyTime",
@@ -127,12 +128,15 @@ class StudyFolder:
     # -- names -----------------------------------------------------------------
 
     def file_name(self, study_uid: str) -> str:
-        """``<uid>.json[.gz]`` for a valid UID; anything else is refused (path safety)."""
-        if not is_valid_uid(study_uid):
-            raise OutputError(
-                f"study UID {study_uid[:80]!r} from the server is not a valid DICOM UID "
-                "(PS3.5 9.1); not used as a file name, study skipped"
-            )
+        """``<uid>.json[.gz]`` for a safe UID; anything else is refused (path safety).
+
+        A safe UID (:func:`converter.uids.is_safe_uid`) has no separator, no
+        ``..``, no leading dot and is not an index file's stem, so the name
+        stays inside the folder and never replaces the index.
+        """
+        if not is_safe_uid(study_uid):
+            raise OutputError(f"study UID {shown(study_uid)} is {UNSAFE}; not used as a file "
+                              "name, study skipped")
         return f"{study_uid}.json.gz" if self.compress else f"{study_uid}.json"
 
     # -- index -----------------------------------------------------------------
@@ -203,11 +207,15 @@ _PARTIAL_INDEX = re.compile(r"^index-(\d+)-of-(\d+)\.json$")
 
 
 def study_uid_of(name: str) -> str | None:
-    """The study UID a launch file name stands for, or None for other files."""
+    """The study UID a launch file name stands for, or None for other files.
+
+    The inverse of :meth:`StudyFolder.file_name`: any safe UID, conformant to
+    PS3.5 9.1 or not; never an index file (``index.json``, ``index-K-of-N.json``).
+    """
     for suffix in (".json.gz", ".json"):
-        if name.endswith(suffix) and not name.startswith("."):
+        if name.endswith(suffix):
             uid = name[: -len(suffix)]
-            return uid if is_valid_uid(uid) else None
+            return uid if is_safe_uid(uid) else None
     return None
 
 
@@ -220,14 +228,21 @@ def make_entry(fields: dict[str, Any], name: str, when: float) -> dict[str, Any]
 
 
 def entry_from_file(target: Target, name: str) -> dict[str, Any] | None:
-    """Rebuild an index entry from a launch file, or None if it is not a readable one."""
+    """Rebuild an index entry from a launch file, or None if it is not one study's file.
+
+    The file must hold exactly the study its name stands for: a launch file of
+    several studies (``all.json``) next to the study files is not indexed as a
+    study called ``all``.
+    """
     raw = target.read(name)
     if raw is None:
         return None
     try:
         document = json.loads(gzip.decompress(raw) if name.endswith(".gz") else raw)
-        study = document["studies"][0]
-        return make_entry(study, name, time.time())
+        studies = document["studies"]
+        if len(studies) != 1 or studies[0]["StudyInstanceUID"] != study_uid_of(name):
+            return None
+        return make_entry(studies[0], name, time.time())
     except (ValueError, KeyError, IndexError, TypeError, EOFError, OSError):
         return None
 

@@ -7,10 +7,13 @@ A launch file passes when OHIF's ``dicomjson`` data source can show every entry:
   :data:`DOCS_INSTANCE`;
 * the **required attributes** of OHIF's FAQ (``faq/technical.md``, "What are the
   list of required metadata"), per kind of object (:mod:`converter.requirements`);
-* **UID syntax** (PS3.5 9.1) and UIDs that agree with the study and series
-  they are listed under;
+* **UIDs** safe in file names and URLs (:mod:`converter.uids`; PS3.5 9.1
+  conformance is not required, as it is not by the viewer) that agree with the
+  study and series they are listed under;
 * no **duplicate entries** (the same SOP instance and frame twice);
 * **urls**: ``dicomweb:`` + an http(s) or relative URL without credentials;
+* **palette colour** tables as OHIF 3.13.2 reads them (:mod:`converter.palette`):
+  an instance it would throw on blanks every study of the file;
 * **multi-frame** images as OHIF 3.13 reads them (see
   :func:`converter.writer.frame_entries`): one entry per frame, in order, with
   ``frame=1..N`` (one-based), N equal to the ``NumberOfFrames`` of the instance's
@@ -25,7 +28,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +35,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from converter.errors import InputError
+from converter.palette import instance_problem, throws_in_ohif
 from converter.requirements import Kind, missing_attributes, value_problem
+from converter.uids import RULE, UNSAFE, is_safe_uid, shown
 from converter.writer import WHOLE_MULTIFRAME_SOP_CLASSES
 
 Types = type | tuple[type, ...]
@@ -69,7 +73,6 @@ _MULTI_VALUED: dict[str, Types] = {
 }
 # Beyond the docs example: attributes whose JSON type OHIF relies on.
 _MORE_TYPES: dict[str, Types] = {"NumberOfFrames": int}
-_UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _UID_FIELDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
 
 
@@ -85,19 +88,19 @@ class Problem:
 
 
 def uid_problem(value: Any) -> str | None:
-    """Why ``value`` is not a DICOM UID (PS3.5 9.1), or None.
+    """Why ``value`` cannot be a UID of a launch file, or None.
 
-    Digits and dots, at most 64 characters, no empty component, and no leading
-    zero in a component of more than one digit.
+    The rule of :mod:`converter.uids`: a UID that is not conformant to PS3.5
+    9.1 (hex hashes, leading zeros, letters, longer than 64 characters) is
+    accepted, as ``snapshot`` and ``folder`` write it and OHIF shows it; one
+    that is unsafe in a file name, a request path or a query is a problem.
     """
     if not isinstance(value, str):
         return f"expected a UID string, got {_json_type(value)}"
     if not value:
         return "empty"
-    if len(value) > 64:
-        return f"{value!r} is longer than 64 characters (PS3.5 9.1)"
-    if not _UID_RE.match(value):
-        return f"{value!r} is not a valid UID (PS3.5 9.1: digits and dots, no leading zeros)"
+    if not is_safe_uid(value):
+        return f"{shown(value)} is {UNSAFE} (a UID here has {RULE})"
     return None
 
 
@@ -312,6 +315,7 @@ class _Checker:
         kind_ = Kind.of(md)
         for name, message in missing_attributes(md, kind_):
             yield Problem(f"{path}.{name}", message)
+        yield from _palette(md, path, parents)
 
     def _frame_numbers(self) -> Iterator[Problem]:
         for sop, frames in self.frames.items():
@@ -326,6 +330,21 @@ class _Frame:
     path: str
     number_of_frames: Any
     sop_class: Any
+
+
+def _palette(md: Mapping[str, Any], path: str,
+             parents: Mapping[str, str | None]) -> Iterator[Problem]:
+    """A palette OHIF cannot use (:mod:`converter.palette`): where it throws, every study
+    of the file is blanked by its error boundary; otherwise this image is not shown."""
+    problem = instance_problem(md)
+    if problem is None:
+        return
+    where = (f"instance {md.get('SOPInstanceUID')} of series {parents.get('SeriesInstanceUID')} "
+             f"in study {parents.get('StudyInstanceUID')}")
+    effect = ("OHIF 3.13.2's metadata provider throws on it (reported to blank every study "
+              "of the file)" if throws_in_ohif(md) else "OHIF cannot show this image")
+    yield Problem(path, f"{where}: {problem}; {effect}. Make the file again with this "
+                  "version's snapshot or folder, which put the tables inline")
 
 
 def _multiframe(sop: str, entries: list[_Frame]) -> Iterator[Problem]:

@@ -2,11 +2,13 @@
 
 The npm package ``@ohif/app`` ships a ready-to-serve production build in its
 ``dist/`` folder (about 50 MB packed, 200 MB unpacked: ``index.html``, the
-bundles, the wasm codecs). It is fetched once, pinned to :data:`OHIF_VERSION`,
+bundles, the wasm codecs). It is fetched once per exact version,
 with the ordinary npm client (``npm pack``, so the user's npm registry, proxy and
 cache settings apply and npm checks the tarball's integrity), unpacked into a
-user cache folder, and reused from then on. The launch-file behaviour of the
-writer was measured against exactly this version.
+user cache folder (one folder per version), and reused from then on. The
+launch-file behaviour of the writer was measured against :data:`PROVEN_VERSIONS`
+(the end-to-end and parity tests run on each); :data:`OHIF_VERSION` is the
+default, and ``serve --viewer-version`` picks another published version.
 
 Its stock ``app-config.js`` has no ``dicomjson`` data source (the secure default
 of OHIF 3.13 leaves out every ``?url=`` source), so :func:`app_config_js` writes
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -29,6 +32,11 @@ from converter.errors import ConverterError, UsageError
 
 OHIF_PACKAGE = "@ohif/app"
 OHIF_VERSION = "3.13.2"
+"""The default build: the newest release (npm dist-tag ``latest``) when this was measured."""
+PROVEN_VERSIONS = ("3.13.2", "3.14.0-beta.6")
+"""Builds the end-to-end and parity tests open launch files in (the newest release and the
+newest 3.14 pre-release on npm)."""
+_VERSION_RE = re.compile(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)?")
 DATA_SOURCE_NAME = "dicomjson"
 DATA_SOURCE_NAMESPACE = "@ohif/extension-default.dataSourcesModule.dicomjson"
 LIVE_SOURCE_NAME = "dicomweb"
@@ -56,9 +64,25 @@ def cache_root(environ: dict[str, str] | None = None) -> Path:
     return root / "dicomweb2ohif"
 
 
-def cached_dist(root: Path | None = None) -> Path:
-    """Where the pinned build lives (or will live) in the cache."""
-    return (root or cache_root()) / f"ohif-{OHIF_VERSION}"
+def check_version(version: str) -> str:
+    """``version`` if it is a plain SemVer version (``3.13.2``, ``3.14.0-beta.6``).
+
+    It becomes an npm package spec and a cache folder name, so ranges, tags
+    (``latest``), URLs and paths are refused: a build is always one exact version.
+
+    Raises:
+        UsageError: it is not such a version.
+    """
+    if not _VERSION_RE.fullmatch(version):
+        raise UsageError(f"OHIF Viewer version {version[:40]!r} is not an exact version such "
+                         f"as {OHIF_VERSION} or {PROVEN_VERSIONS[-1]} "
+                         "(npm view @ohif/app versions lists them)")
+    return version
+
+
+def cached_dist(root: Path | None = None, version: str = OHIF_VERSION) -> Path:
+    """Where the build of ``version`` lives (or will live) in the cache."""
+    return (root or cache_root()) / f"ohif-{check_version(version)}"
 
 
 def check_dist(folder: Path) -> Path:
@@ -75,8 +99,9 @@ def check_dist(folder: Path) -> Path:
     return folder.resolve()
 
 
-def ensure_viewer(root: Path | None = None, progress: Progress | None = None) -> Path:
-    """The pinned OHIF Viewer build, fetched with npm into the cache the first time.
+def ensure_viewer(root: Path | None = None, progress: Progress | None = None,
+                  version: str = OHIF_VERSION) -> Path:
+    """The OHIF Viewer build of ``version``, fetched with npm into the cache the first time.
 
     The build is unpacked into a temporary sibling folder and renamed into place
     at the end, so an interrupted fetch leaves nothing that looks complete.
@@ -84,29 +109,29 @@ def ensure_viewer(root: Path | None = None, progress: Progress | None = None) ->
     Raises:
         ViewerError: npm is missing, offline, or the package is not what was expected.
     """
-    target = cached_dist(root)
+    target = cached_dist(root, version)
     if (target / _COMPLETE).is_file():
         return target
     npm = shutil.which("npm")
     if npm is None:
         raise ViewerError(
-            f"npm is needed once to fetch the OHIF Viewer {OHIF_VERSION} build "
+            f"npm is needed once to fetch the OHIF Viewer {version} build "
             "(apt-get install npm), or give --viewer-dist DIR"
         )
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".ohif-{OHIF_VERSION}.", suffix=".part", dir=parent))
+        work = Path(tempfile.mkdtemp(prefix=f".ohif-{version}.", suffix=".part", dir=parent))
     except OSError as exc:
         raise ViewerError(f"cannot write the viewer cache {parent}: {exc.strerror}") from exc
     try:
         if progress:
             progress("download", 0, 0)
-        tarball = _npm_pack(npm, work)
+        tarball = _npm_pack(npm, work, version)
         dist = work / "dist"
         _unpack_dist(tarball, dist, progress)
         tarball.unlink()
-        (dist / _COMPLETE).write_text(f"{OHIF_PACKAGE}@{OHIF_VERSION}\n", encoding="utf-8")
+        (dist / _COMPLETE).write_text(f"{OHIF_PACKAGE}@{version}\n", encoding="utf-8")
         if target.exists():  # an earlier, incomplete copy (or a concurrent fetch)
             shutil.rmtree(target, ignore_errors=True)
         try:
@@ -122,9 +147,9 @@ def ensure_viewer(root: Path | None = None, progress: Progress | None = None) ->
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _npm_pack(npm: str, folder: Path) -> Path:
+def _npm_pack(npm: str, folder: Path, version: str) -> Path:
     """``npm pack @ohif/app@VERSION`` into ``folder``; the path of the tarball."""
-    spec = f"{OHIF_PACKAGE}@{OHIF_VERSION}"
+    spec = f"{OHIF_PACKAGE}@{version}"
     cmd = [npm, "pack", spec, "--json", "--pack-destination", str(folder),
            "--loglevel=error", "--no-fund", "--no-audit"]
     try:

@@ -23,12 +23,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
 from converter.errors import OutputError, UsageError
 from converter.mapper import empty_value
+from converter.uids import quote_uid
 
 # Study and series fields of OHIF's docs example (plus the generator's extras),
 # with the VR that decides their empty value.
@@ -65,9 +66,6 @@ WHOLE_MULTIFRAME_SOP_CLASSES = frozenset(
     }
 )
 
-_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-
-
 # --- instance URLs ------------------------------------------------------------
 
 
@@ -103,7 +101,8 @@ class WadoUriUrls:
     """WADO-URI links (PS3.18 9): ``<root>?requestType=WADO&studyUID=..&contentType=...``.
 
     ``contentType`` is written with a literal ``/``: Orthanc 1.10 answers 400 to
-    ``application%2Fdicom``. UIDs need no escaping (PS3.5 9.1: digits and dots).
+    ``application%2Fdicom``. UIDs are percent-encoded (:func:`converter.uids.quote_uid`):
+    a conformant one (PS3.5 9.1: digits and dots) reads as it is.
     """
 
     root: str
@@ -121,8 +120,9 @@ class WadoUriUrls:
     def _query(self, study: str, series: str, instance: str, content_type: str) -> str:
         joiner = "&" if "?" in self.root else "?"
         return (
-            f"{self.root}{joiner}requestType=WADO&studyUID={study}&seriesUID={series}"
-            f"&objectUID={instance}&contentType={content_type}"
+            f"{self.root}{joiner}requestType=WADO&studyUID={quote_uid(study)}"
+            f"&seriesUID={quote_uid(series)}&objectUID={quote_uid(instance)}"
+            f"&contentType={content_type}"
         )
 
     def instance(self, study: str, series: str, instance: str) -> str:
@@ -163,14 +163,14 @@ class TemplateUrls:
 
     def instance(self, study: str, series: str, instance: str) -> str:
         return self.template.format(
-            study=quote(study), series=quote(series), instance=quote(instance)
+            study=quote_uid(study), series=quote_uid(series), instance=quote_uid(instance)
         )
 
     def document(self, study: str, series: str, instance: str) -> str | None:
         if self.document_template is None:
             return None
         return self.document_template.format(
-            study=quote(study), series=quote(series), instance=quote(instance)
+            study=quote_uid(study), series=quote_uid(series), instance=quote_uid(instance)
         )
 
 
@@ -375,11 +375,6 @@ def dumps(document: Any, indent: int | None = None) -> bytes:
     text = json.dumps(document, ensure_ascii=False, allow_nan=False, indent=indent,
                       separators=separators)
     return (text + "\n").encode("utf-8")
-
-
-def is_valid_uid(uid: str) -> bool:
-    """PS3.5 9.1 UID syntax: digits and dots, at most 64 characters."""
-    return len(uid) <= 64 and bool(_UID_RE.fullmatch(uid))  # "$" would let "1.2\n" through
 
 
 def temporary_owner() -> str:

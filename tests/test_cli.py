@@ -51,8 +51,10 @@ class TestUsageErrors:
             (["snapshot", "http://h/dicom-web"], "the following arguments are required: -o/--output"),
             (["snapshot", "http://h/dicom-web", "--study-date", "2020", "-o", "x"],
              "'2020' is not a date or range"),
-            (["snapshot", "http://h/dicom-web", "--study", "1.2.abc", "-o", "x"],
-             "--study '1.2.abc' is not a DICOM UID"),
+            (["snapshot", "http://h/dicom-web", "--study", "1.2/../abc", "-o", "x"],
+             "--study '1.2/../abc' is not safe in a file name, a request path or a query"),
+            (["snapshot", "http://h/dicom-web", "--study", "1.2.3&x=y", "-o", "x"],
+             "--study '1.2.3&x=y' is not safe in a file name, a request path or a query"),
             (["snapshot", "http://h/dicom-web", "--study", "1.2", "--patient-id", "p", "-o", "x"],
              "give either --study UIDs or filters, not both"),
             (["snapshot", "ftp://h/dicom-web", "-o", "x"], "is not an http(s) URL"),
@@ -297,7 +299,8 @@ class TestMap:
 
 @pytest.mark.orthanc
 def test_installed_console_script(orthanc: Orthanc) -> None:
-    script = shutil.which("dicomweb2ohif")
+    # The script pip put beside this interpreter (a venv's bin/, whether or not it is on PATH).
+    script = shutil.which("dicomweb2ohif", path=str(Path(sys.executable).parent))
     assert script, "the console script is not installed (pip install -e .)"
     done = subprocess.run([script, "snapshot", orthanc.dicomweb_url, "--modality", "MR", "-o", "-"],
                           capture_output=True, timeout=120)

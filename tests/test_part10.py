@@ -117,11 +117,17 @@ class TestBulkData:
             "vr": "OB", "BulkDataURI": "https://f/doc.dcm"}
 
     def test_small_binary_inline_large_as_bulk_data_uri(self) -> None:
-        path = next(p for p in realworld_files() if p.name == "examples_palette.dcm")
-        ds = read_header(path, BULK).dataset
-        assert "InlineBinary" in ds["00281201"]  # 512-byte LUT: inline, so OHIF can use it
-        assert read_header(path, BulkData("u", threshold=100)).dataset["00281201"] == {
+        path = next(p for p in realworld_files() if p.name == "examples_overlay.dcm")
+        ds = read_header(path, BulkData("u", threshold=10**9)).dataset
+        assert "InlineBinary" in ds["60003000"]
+        assert read_header(path, BulkData("u", threshold=100)).dataset["60003000"] == {
             "vr": "OW", "BulkDataURI": "u"}
+
+    def test_palette_tables_inline_whatever_the_threshold(self) -> None:
+        path = next(p for p in realworld_files() if p.name == "examples_palette.dcm")
+        ds = read_header(path, BulkData("u", threshold=100)).dataset
+        raw = base64.b64decode(ds["00281201"]["InlineBinary"])  # OHIF reads no BulkDataURI
+        assert raw == pydicom.dcmread(path).RedPaletteColorLookupTableData
 
 
 class TestTransferSyntaxes:

@@ -93,8 +93,10 @@ class TestCredentialsNeverShown:
 
 
 class TestNothingOutsideTheOutputFolder:
+    # "evil.json" (safe: it would be written as evil.json.json, inside the folder) is kept
+    # now; a leading dot (a hidden file, or "." and "..") and the index's own stem are not.
     HOSTILE = ("../../evil", "..", "/tmp/evil", "C:\\evil", "1.2.3/../../evil", "1.2.3\n",
-               "evil.json", "index", "[/]")
+               ".evil.json", "index", "INDEX-0-of-2", "[/]", "evil%2F..%2F", "1.2.3 ")
 
     @pytest.mark.parametrize("ways", [[], ["--per-series"]], ids=["whole-studies", "per-series"])
     def test_whatever_the_server_sends(self, orthanc: Orthanc, tmp_path: Path,
@@ -127,7 +129,7 @@ class TestNothingOutsideTheOutputFolder:
         assert bool(proxy.requests_to(r"/studies/[0-9.]+/metadata$")) == (not ways)
         failures = [ln for ln in err.splitlines() if ln.startswith("error: study ")]
         assert len(failures) == len(self.HOSTILE) + 2, err  # one line each, none broken
-        assert all("not a valid DICOM UID" in ln for ln in failures)
+        assert all("not safe in a file name, a request path or a query" in ln for ln in failures)
         assert "error: study '1.2.3\\n' failed and was not written" in err
         assert "Traceback" not in err and "internal error" not in err
 

@@ -396,6 +396,11 @@ class TestCli:
         (["serve", "{empty}", "--port", "99999"], 2, "is not a port"),
         (["serve", "{empty}", "--proxy", "ftp://x"], 2, "--proxy 'ftp://x' is not an http(s) URL"),
         (["serve", "{empty}", "--viewer-dist", "{empty}"], 2, "is not an OHIF Viewer build"),
+        (["serve", "{empty}", "--viewer-version", "latest"], 2,
+         "OHIF Viewer version 'latest' is not an exact version such as 3.13.2"),
+        (["serve", "{empty}", "--viewer-version", "../../x"], 2, "is not an exact version"),
+        (["serve", "{empty}", "--viewer-version", "3.13.2", "--viewer-dist", "{empty}"], 2,
+         "give --viewer-dist or --viewer-version, not both"),
     ])
     def test_mistakes_are_one_line(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                    argv: list[str], code: int, message: str) -> None:
@@ -423,8 +428,12 @@ class TestCli:
         launch = parse_qs(urlsplit(first).query)["url"][0]
         assert http_session.get(launch, timeout=30).status_code == 200
         process.send_signal(sig)
-        out, err = process.communicate(timeout=20)
-        assert process.returncode == 0, err
+        # Read through the same buffered file as readline (communicate() reads the pipe
+        # underneath it and would miss lines readline already buffered).
+        out = process.stdout.read()
+        assert process.stderr is not None
+        err = process.stderr.read()
+        assert process.wait(20) == 0, err
         assert err.rstrip().endswith("stopped") and "Traceback" not in err
         assert len(out.splitlines()) == len(study_uids(launch_dir)) - 1
 
@@ -465,7 +474,13 @@ class TestCli:
         assert process.returncode == 1 and out == ""
         assert err.strip().splitlines()[-1].startswith("error: npm is needed once to fetch")
 
-    def test_offline_npm_is_one_line(self, launch_dir: Path, tmp_path: Path) -> None:
+    @pytest.mark.parametrize(("argv", "spec"), [
+        (["--viewer"], "@ohif/app@3.13.2"),
+        (["--viewer-version", "3.14.0-beta.6"], "@ohif/app@3.14.0-beta.6"),
+        (["--viewer-version", "3.12.10"], "@ohif/app@3.12.10"),
+    ])
+    def test_offline_npm_is_one_line(self, launch_dir: Path, tmp_path: Path,
+                                     argv: list[str], spec: str) -> None:
         if shutil.which("npm") is None:
             pytest.fail("npm is missing: scripts/setup installs it")
         with socket.socket() as s:
@@ -475,11 +490,13 @@ class TestCli:
                "npm_config_registry": f"http://127.0.0.1:{port}/",
                "npm_config_cache": str(tmp_path / "npm-cache"), "npm_config_fetch_retries": "0"}
         started = time.monotonic()
-        process = serve_process(str(launch_dir), "--viewer", "--port", "0", env=env)
+        process = serve_process(str(launch_dir), *argv, "--port", "0", env=env)
         out, err = process.communicate(timeout=120)
         assert process.returncode == 1 and out == ""
+        unproven = "is not one the launch files were proven in (3.13.2, 3.14.0-beta.6)"
+        assert (unproven in err) == (spec == "@ohif/app@3.12.10"), err
         last = err.strip().splitlines()[-1]
-        assert last.startswith("error: npm could not fetch @ohif/app@3.13.2"), err
+        assert last.startswith(f"error: npm could not fetch {spec}"), err
         assert "give --viewer-dist DIR" in last
         assert not list((tmp_path / "cache" / "dicomweb2ohif").iterdir())  # nothing half-made
         assert time.monotonic() - started < 120

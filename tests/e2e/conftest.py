@@ -2,8 +2,12 @@
 
 The chain is the one a user runs: the session Orthanc holding the fixture files
 (tests/conftest.py), a launch file written by the CLI, ``dicomweb2ohif serve``
-started as its own process (the OHIF Viewer 3.13.2 build comes from the user
-cache, fetched once with npm), and Debian's chromium driven by Playwright.
+started as its own process (the OHIF Viewer build comes from the user cache,
+fetched once with npm), and Debian's chromium driven by Playwright.
+
+Every test runs once per OHIF Viewer version in ``DICOMWEB2OHIF_OHIF_VERSIONS``
+(comma-separated; default :data:`converter.viewer.PROVEN_VERSIONS`, the versions
+the README calls proven); the test ids carry the version.
 A failed test leaves a screenshot; its path is printed in the report.
 
 The server process, its output reader thread and the browser live for this
@@ -13,6 +17,7 @@ fork taken while other threads run can deadlock the child.
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import subprocess
@@ -29,11 +34,13 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from converter.cli import main
-from converter.viewer import ensure_viewer
+from converter.viewer import PROVEN_VERSIONS, ensure_viewer
 from fixtures.orthanc import Orthanc
 from tests.e2e.ohif import Viewer, launch_browser
 
 ROOT = Path(__file__).resolve().parents[2]
+OHIF_VERSIONS = [v.strip() for v in os.environ.get("DICOMWEB2OHIF_OHIF_VERSIONS", "").split(",")
+                 if v.strip()] or list(PROVEN_VERSIONS)
 
 
 @dataclass
@@ -57,10 +64,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.fixture(scope="session", params=OHIF_VERSIONS)
+def ohif_version(request: pytest.FixtureRequest) -> str:
+    """The OHIF Viewer version the test opens launch files in."""
+    version: str = request.param
+    return version
+
+
 @pytest.fixture(scope="session")
-def ohif_dist() -> Path:
-    """The pinned OHIF Viewer build, fetched with npm into the user cache on first use."""
-    return ensure_viewer()
+def ohif_dist(ohif_version: str) -> Path:
+    """That version's build, fetched with npm into the user cache on first use."""
+    return ensure_viewer(version=ohif_version)
 
 
 @pytest.fixture(scope="package")
@@ -71,12 +85,13 @@ def launch_dir(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @contextmanager
-def serve_process(launch_dir: Path, proxy: str, urls: int = 3,
+def serve_process(launch_dir: Path, proxy: str, version: str, urls: int = 3,
                   args: Sequence[str] = ()) -> Iterator[Served]:
-    """``dicomweb2ohif serve DIR --viewer --proxy URL --port 0 [args]`` as a process, once it
-    has printed ``urls`` viewer URLs (one per study); stopped with SIGTERM like Ctrl-C."""
-    cmd = [sys.executable, "-m", "converter", "serve", str(launch_dir), "--viewer",
-           "--proxy", proxy, "--port", "0", *args]
+    """``dicomweb2ohif serve DIR --viewer-version V --proxy URL --port 0 [args]`` as a
+    process, once it has printed ``urls`` viewer URLs (one per study); stopped with SIGTERM
+    like Ctrl-C."""
+    cmd = [sys.executable, "-m", "converter", "serve", str(launch_dir), "--viewer-version",
+           version, "--proxy", proxy, "--port", "0", *args]
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                stdin=subprocess.DEVNULL, text=True, encoding="utf-8")
     lines: queue.Queue[str] = queue.Queue()
@@ -110,9 +125,10 @@ def serve_process(launch_dir: Path, proxy: str, urls: int = 3,
 
 
 @pytest.fixture(scope="package")
-def served(orthanc: Orthanc, launch_dir: Path, ohif_dist: Path) -> Iterator[Served]:
+def served(orthanc: Orthanc, launch_dir: Path, ohif_version: str,
+           ohif_dist: Path) -> Iterator[Served]:
     """The fixture snapshot served with the viewer and a proxy to the test Orthanc."""
-    with serve_process(launch_dir, orthanc.url) as server:
+    with serve_process(launch_dir, orthanc.url, ohif_version) as server:
         yield server
 
 

@@ -1,4 +1,4 @@
-"""``folder`` output opened in the real OHIF Viewer 3.13.2: static files, no DICOMweb server.
+"""``folder`` output opened in the real OHIF Viewer (each proven version): static files, no DICOMweb server.
 
 The fixture files are served as they lie on disk by a plain static HTTP server
 (what a bucket or nginx would do); ``dicomweb2ohif folder`` links them with
@@ -47,13 +47,13 @@ def static_files() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def served_folder(static_files: str, ohif_dist: Path,
+def served_folder(static_files: str, ohif_version: str, ohif_dist: Path,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     launch = tmp_path_factory.mktemp("folder-launch")
     assert main(["folder", str(FIXTURE_DICOM), "--url-prefix", static_files + "/",
                  "-o", str(launch / "folder.json"), "-q"]) == 0
     assert validate(load_launch_file(launch / "folder.json")) == []
-    with serve_process(launch, static_files) as server:  # one URL per fixture study
+    with serve_process(launch, static_files, ohif_version) as server:  # one URL per fixture study
         yield server
 
 

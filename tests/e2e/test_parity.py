@@ -11,9 +11,8 @@ outcome (tests/e2e/parity_report.py).
 
 The per-series table and the counts go to ``$DICOMWEB2OHIF_PARITY_REPORT``
 (``<stem>-<OHIF version>.md`` beside it; default under pytest's temporary
-folder) and the counts are printed. The OHIF builds judged are
-``$DICOMWEB2OHIF_PARITY_OHIF`` (comma-separated versions, each unpacked in the
-viewer cache as ``ohif-<version>``; default the pinned one).
+folder) and the counts are printed. It runs once per OHIF Viewer version of
+the e2e matrix (``ohif_version``, tests/e2e/conftest.py).
 
 Asserted: no series is ``live only`` and no series shown by both differs.
 :data:`KNOWN_LIVE_ONLY` names series known to be live only until their fix
@@ -27,13 +26,12 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser
 
 from converter.cli import main
-from converter.viewer import OHIF_VERSION, cache_root, cached_dist
+from converter.uids import quote_uid
 from fixtures.orthanc import Orthanc
 from tests.e2e.conftest import serve_process
 from tests.e2e.ohif import Viewer
@@ -41,9 +39,6 @@ from tests.e2e.parity import LIVE, OURS, StudyView, first_shown, judge_study
 from tests.e2e.parity_report import DIFFER, LIVE_ONLY, Row, compare, counts, markdown
 
 pytestmark = [pytest.mark.e2e, pytest.mark.orthanc]
-
-VERSIONS = [v.strip() for v in
-            os.environ.get("DICOMWEB2OHIF_PARITY_OHIF", OHIF_VERSION).split(",") if v.strip()]
 
 # Series UID -> why it is live only today (issue 12 items 3 and 4, other branches).
 KNOWN_LIVE_ONLY: dict[str, str] = {
@@ -55,28 +50,12 @@ KNOWN_LIVE_ONLY: dict[str, str] = {
 }
 
 
-@pytest.fixture(scope="module", params=VERSIONS)
-def ohif_version(request: pytest.FixtureRequest, ohif_dist: Path) -> str:
-    version: str = request.param
-    return version
-
-
-def _viewer_args(version: str) -> list[str]:
-    if version == OHIF_VERSION:
-        return []
-    dist = cache_root() / f"ohif-{version}"
-    if not (dist / "index.html").is_file():
-        pytest.fail(f"OHIF {version} is not in the viewer cache ({dist}); "
-                    f"the pinned build is {cached_dist()}")
-    return ["--viewer-dist", str(dist)]
-
-
 def _studies(server: Orthanc) -> dict[str, dict[str, str]]:
     """Study UID -> {series UID: modality}, as the server lists them (QIDO-RS)."""
     out: dict[str, dict[str, str]] = {}
     for study in server.get("/dicom-web/studies").json():
         uid = study["0020000D"]["Value"][0]
-        series = server.get(f"/dicom-web/studies/{quote(uid, safe='.')}/series").json()
+        series = server.get(f"/dicom-web/studies/{quote_uid(uid)}/series").json()
         out[uid] = {s["0020000E"]["Value"][0]: (s.get("00080060", {}).get("Value") or [""])[0]
                     for s in series}
     return dict(sorted(out.items()))
@@ -95,14 +74,13 @@ def parity(corpus: str, server: Orthanc, folder: Path, browser: Browser,
     main(["snapshot", server.dicomweb_url, "-o", f"{folder}/", "-q"])  # 1 if a study is lost
     written = [p for p in folder.glob("*.json") if p.name != "index.json"]
     rows: list[Row] = []
-    with serve_process(folder, server.url, urls=len(written),
-                       args=_viewer_args(version)) as served:
+    with serve_process(folder, server.url, version, urls=len(written)) as served:
         pages = {OURS: Viewer.new(browser), LIVE: Viewer.new(browser)}
         try:
             for uid, series in studies.items():
                 ours_url = next((u for u in served.printed
-                                 if u.endswith(f"StudyInstanceUIDs={quote(uid, safe='.')}")), None)
-                live_url = f"{served.origin}/viewer/dicomweb?StudyInstanceUIDs={quote(uid, safe='.')}"
+                                 if u.endswith(f"StudyInstanceUIDs={quote_uid(uid)}")), None)
+                live_url = f"{served.origin}/viewer/dicomweb?StudyInstanceUIDs={quote_uid(uid)}"
                 views = {}
                 for source, url in ((OURS, ours_url), (LIVE, live_url)):
                     page = pages[source]
@@ -132,7 +110,7 @@ def parity_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def test_launch_files_show_what_the_live_source_shows(
-        ohif_version: str, orthanc: Orthanc, realworld_orthanc: Orthanc,
+        ohif_version: str, ohif_dist: Path, orthanc: Orthanc, realworld_orthanc: Orthanc,
         pydicom_data_orthanc: Orthanc, browser: Browser, parity_report: Path,
         tmp_path_factory: pytest.TempPathFactory) -> None:
     start = time.monotonic()

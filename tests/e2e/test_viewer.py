@@ -1,4 +1,4 @@
-"""Each fixture kind, opened in the real OHIF Viewer 3.13.2, shows what the file holds.
+"""Each fixture kind, opened in the real OHIF Viewer (each proven version), shows what it holds.
 
 The oracle is pydicom reading the fixture files (fixtures/dicom); what is
 checked is what the viewer page holds and draws. One browser page per test,
