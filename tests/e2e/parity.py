@@ -59,8 +59,12 @@ JS_SETTLED = """() => {
     const vpId = s.viewportGridService.getActiveViewportId();
     const vp = s.cornerstoneViewportService.getCornerstoneViewport(vpId);
     const id = vp && vp.getCurrentImageId && vp.getCurrentImageId();
-    return Boolean(id && window.cornerstone.cache.getImage(id))
-      || /Something went wrong/i.test(document.body.innerText);
+    if (id && window.cornerstone.cache.getImage(id)) return true;
+    if (/Something went wrong/i.test(document.body.innerText)) return true;
+    // a first set that is no image (SR, SEG, unsupported) never shows one
+    const [uid] = s.viewportGridService.getDisplaySetsUIDsForViewport(vpId) || [];
+    const ds = uid && s.displaySetService.getDisplaySetByUID(uid);
+    return Boolean(ds && (ds.unsupported || !(ds.imageIds || []).length));
   } catch (e) { return false; }
 }"""
 SETTLE_MS = 8_000
@@ -78,6 +82,8 @@ JS_SETS = """() => window.services.displaySetService.getActiveDisplaySets().map(
   uid: d.displaySetInstanceUID, series: d.SeriesInstanceUID, modality: d.Modality,
   handler: d.SOPClassHandlerId || '', images: (d.imageIds || []).length,
   frames: d.numImageFrames || 0,
+  key: [d.SeriesInstanceUID, d.SOPClassHandlerId || '',
+        ((d.instances || [])[0] || d.instance || {}).SOPInstanceUID || ''].join('|'),
 }))"""
 
 # Put one display set into the active viewport and judge it; see the module docstring.
@@ -119,7 +125,9 @@ JS_JUDGE = r"""async ([uid, maxImages, timeoutMs]) => {
     out.kind = /dicom-seg/.test(handler) ? 'seg' : 'rtstruct';
     const seg = () => segmentationService.getSegmentation(uid);
     let loadedAt = 0;
+    const notLoaded = Date.now() + Math.min(timeoutMs, 6000);
     while (!(ds.isLoaded && seg()) && Date.now() < deadline && !errorShown()
+           && (ds.isLoaded || Date.now() < notLoaded)
            && !(loadedAt && Date.now() - loadedAt > 3000)) {
       if (ds.isLoaded && !loadedAt) loadedAt = Date.now();
       await sleep(100);
@@ -299,44 +307,67 @@ def _wait_ready(page: Page, timeout_ms: int) -> str | None:
     return None
 
 
+def _open(page: Page, url: str, timeout_ms: int) -> str | None:
+    """Load the study page afresh and wait until its display sets exist and the first
+    viewport has settled; 'ready', 'error' (an error boundary) or None (timeout)."""
+    page.goto(url)
+    state = _wait_ready(page, timeout_ms)
+    if state == "ready":
+        deadline = time.monotonic() + SETTLE_MS / 1000
+        while not page.evaluate(JS_SETTLED) and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+    return state
+
+
 def judge_study(page: Page, url: str, source: str, errors: list[str],
                 timeout_ms: int = 12_000) -> StudyView:
     """Open ``url`` on ``page`` and judge every display set of the study.
 
-    ``errors`` is the page's error list (console errors, page errors); what it
-    gains while this study is open is kept in the result.
+    An error boundary takes the whole page down, so after one the study is
+    opened afresh: the set that raised it is judged once more first (a second
+    boundary is its verdict), then the sets not judged yet. Sets are told apart
+    across page loads by series, handler and first SOP Instance UID (OHIF's
+    displaySetInstanceUID is new on every load). ``errors`` is the page's error
+    list (console errors, page errors); what it gains meanwhile is kept.
     """
     start = len(errors)
     began = time.monotonic()
     view = StudyView(source)
-    page.goto(url)
-    state = _wait_ready(page, timeout_ms)
+    state = _open(page, url, timeout_ms)
     if state != "ready":
         view.boundary = state == "error"
         view.errors = ([f"error boundary: {page.evaluate(JS_BOUNDARY)}"] if view.boundary else
                        [f"no display set within {timeout_ms / 1000:.0f} s"]) + errors[start:]
         return view
-    deadline = time.monotonic() + SETTLE_MS / 1000
-    while not page.evaluate(JS_SETTLED) and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-    judged: set[str] = set()
-    for _ in range(3):  # sets made while others were judged get their turn
-        todo = [info for info in page.evaluate(JS_SETS) if info["uid"] not in judged]
-        if not todo:
+    done: dict[str, SetResult] = {}
+    retried: set[str] = set()
+    first: str | None = None
+    for _ in range(6):  # page loads; sets made while others were judged get their turn too
+        infos = [i for i in page.evaluate(JS_SETS) if i["key"] not in done]
+        infos.sort(key=lambda i: i["key"] != first)
+        if not infos:
             break
-        for info in todo:
-            judged.add(info["uid"])
+        broke = False
+        for info in infos:
             result = _judge_set(page, info)
-            if result is not None:
-                result.uid = info["uid"]
-                view.sets.append(result)
-    # A set judged and then replaced by OHIF counts only if its series has no other.
-    final = {info["uid"] for info in page.evaluate(JS_SETS)}
-    kept = {s.series for s in view.sets if s.uid in final}
-    view.sets = [s for s in view.sets if s.uid in final or s.series not in kept]
-    view.boundary = bool(page.evaluate(JS_BOUNDARY))
-    if view.boundary:
-        view.errors.append("error boundary: " + str(page.evaluate(JS_BOUNDARY)))
+            if result is None:
+                continue
+            result.uid = info["uid"]
+            if page.evaluate(JS_BOUNDARY):
+                view.boundary = True
+                if info["key"] not in retried:
+                    retried.add(info["key"])
+                    first = info["key"]
+                else:
+                    done[info["key"]] = result
+                broke = True
+                break
+            done[info["key"]] = result
+        if broke:
+            view.errors.append(f"error boundary: {page.evaluate(JS_BOUNDARY)}")
+            if _open(page, url, timeout_ms) != "ready":
+                break
+    view.sets = list(done.values())
     view.errors += errors[start:]
     view.seconds = time.monotonic() - began
     return view

@@ -45,8 +45,8 @@ def _why_not(sets: list[SetResult], view: StudyView) -> str:
     if not sets:
         why = "no display set"
         if view.errors:
-            why += f" ({view.errors[0][:160]})"
-        return why
+            why += f" ({view.errors[0][:100]})"
+        return "; ".join([why, *_first_error(view)])[:300]
     parts = []
     for s in sets:
         if s.shown:
@@ -59,7 +59,13 @@ def _why_not(sets: list[SetResult], view: StudyView) -> str:
             parts.append(f"{s.kind} not shown")
     if view.boundary:
         parts.append("error boundary")
-    return "; ".join(parts)[:300]
+    return "; ".join(parts + _first_error(view))[:300]
+
+
+def _first_error(view: StudyView) -> list[str]:
+    """The first error the page logged (console or uncaught), which the boundary hides."""
+    logged = [e for e in view.errors if not e.startswith(("error boundary", "no display set"))]
+    return [f"page said: {logged[0].splitlines()[0][:200]}"] if logged else []
 
 
 def _shown(sets: list[SetResult], cold: Any, warm: Any) -> bool:
