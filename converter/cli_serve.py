@@ -153,7 +153,7 @@ def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
     )
     server = Server(options)
     try:
-        _announce(server, ui)
+        _announce(server, ui, verbose=args.debug)
         if args.check:
             server.start()
             problems = server.check()
@@ -177,7 +177,9 @@ def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
         server.stop()
 
 
-def _announce(server: Server, ui: Ui) -> None:
+def _announce(server: Server, ui: Ui, verbose: bool = False) -> None:
+    """The banner, warnings and one viewer URL per study on stdout; with ``-v`` (and
+    ``--viewer --proxy``) also the URL that opens each study live from the server."""
     options = server.options
     count = len(server.files)
     plural = "" if count == 1 else "s"
@@ -199,6 +201,9 @@ def _announce(server: Server, ui: Ui) -> None:
             ui.err.file.flush()
         sys.stdout.write(link.url + "\n")
         sys.stdout.flush()
+        live = server.live_url(link.study_uid)
+        if live and verbose and not ui.quiet:
+            ui.err.print(escape(f"  live from the server: {live}"))
 
 
 __all__ = ["add_parser", "cmd_serve"]

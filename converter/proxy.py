@@ -51,15 +51,18 @@ MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
 class Upstream:
     """The proxied server: its origin (``scheme://host:port``) and optional basic auth.
 
-    Only the origin is used: every path on it is reachable under ``/proxy/``,
-    because a DICOMweb root (``/dicom-web``) and its WADO-URI root (``/wado``)
-    are siblings. Credentials in the URL are sent to the server and never to
-    the browser.
+    Every path on the origin is reachable under ``/proxy/``, because a
+    DICOMweb root (``/dicom-web``) and its WADO-URI root (``/wado``) are
+    siblings. The URL's path, if any, is the DICOMweb root that the viewer's
+    live ``dicomweb`` source uses (``dicomweb_root``; Orthanc's ``/dicom-web``
+    when the URL has none). Credentials in the URL are sent to the server and
+    never to the browser.
     """
 
     origin: str
     auth: tuple[str, str] | None = None
     timeout: float = 60.0
+    dicomweb_root: str = "/dicom-web"
 
     @classmethod
     def parse(cls, url: str, timeout: float = 60.0) -> Upstream:
@@ -74,7 +77,14 @@ class Upstream:
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError as exc:
             raise UsageError(f"--proxy {redact(url)!r} has a bad port") from exc
-        return cls(f"{parts.scheme}://{parts.netloc}".lower(), auth, timeout)
+        root = parts.path.rstrip("/") or "/dicom-web"
+        return cls(f"{parts.scheme}://{parts.netloc}".lower(), auth, timeout, root)
+
+    @property
+    def wado_uri_root(self) -> str:
+        """The WADO-URI root beside the DICOMweb root: its last segment replaced by
+        ``wado`` (Orthanc's layout, and the snapshot's default)."""
+        return self.dicomweb_root.rsplit("/", 1)[0] + "/wado"
 
     def connection(self) -> http.client.HTTPConnection:
         parts = urlsplit(self.origin)

@@ -12,7 +12,9 @@ Paths served (all on ``http://127.0.0.1:PORT``):
     answered from the DICOM object (:mod:`converter.proxy`).
 ``/app-config.js`` and every other path (``--viewer``)
     the pinned OHIF Viewer build; ``app-config.js`` is the generated one with
-    the ``dicomjson`` source, and a path that is no file of the build (a route
+    the ``dicomjson`` source (and, with ``--proxy``, OHIF's ``dicomweb`` source
+    on the proxied server: ``/viewer/dicomweb?StudyInstanceUIDs=<uid>`` shows a
+    study live, to compare with its launch file), and a path that is no file of the build (a route
     such as ``/viewer/dicomjson``) gets ``index.html``, as the viewer's router
     needs.
 
@@ -41,6 +43,7 @@ from converter.errors import ConverterError, UsageError
 from converter.launch_files import find_launch_files, first_url, one_study, read_launch
 from converter.serve_http import LAUNCH_PREFIX, LOOPBACK_HOSTS, Handler, HttpServer
 from converter.uids import quote_uid
+from converter.viewer import LIVE_SOURCE_NAME, live_source
 
 PUBLIC_VIEWER = "https://viewer.ohif.org"
 
@@ -144,6 +147,24 @@ class Server:
                 out.append(Link(launch.relative, uid, str(study.get("PatientName") or ""),
                                 str(study.get("Modalities") or ""), url))
         return out
+
+    def live_config(self, local_origin: str) -> dict[str, object] | None:
+        """OHIF's ``dicomweb`` source on the proxied server as seen from ``local_origin``
+        (:func:`converter.viewer.live_source`); None without ``--proxy``."""
+        upstream = self.options.upstream
+        if upstream is None:
+            return None
+        root = local_origin + proxy.PREFIX
+        return live_source(root + upstream.dicomweb_root, root + upstream.wado_uri_root,
+                           upstream.origin, root)
+
+    def live_url(self, study_uid: str) -> str | None:
+        """The viewer URL that opens a study live from the proxied server
+        (``/viewer/dicomweb``), on the local viewer with ``--proxy``; else None."""
+        if self.options.upstream is None or self.options.viewer_dist is None:
+            return None
+        return (f"{self.viewer_base}/viewer/{LIVE_SOURCE_NAME}"
+                f"?StudyInstanceUIDs={quote_uid(study_uid)}")
 
     def notes(self) -> Iterator[str]:
         """Warnings about instance URLs the viewer cannot reach as served."""

@@ -170,7 +170,7 @@ class Handler(BaseHTTPRequestHandler):
             elif path == proxy.PREFIX or path.startswith(proxy.PREFIX + "/"):
                 self._proxy(path[len(proxy.PREFIX):] or "/", query, local, head)
             elif self.app.options.viewer_dist is not None:
-                self._viewer(unquote(path), head)
+                self._viewer(unquote(path), local, head)
             elif path in ("/", "/index.html"):
                 self._index(head)
             else:
@@ -202,9 +202,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._bytes(data, "application/json; charset=utf-8", head)
 
-    def _viewer(self, path: str, head: bool) -> None:
+    def _viewer(self, path: str, local: str, head: bool) -> None:
         if path == "/app-config.js":
-            self._bytes(app_config_js(), "text/javascript; charset=utf-8", head)
+            self._bytes(app_config_js(self.app.live_config(local)),
+                        "text/javascript; charset=utf-8", head)
             return
         dist = self.app.options.viewer_dist
         assert dist is not None

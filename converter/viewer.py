@@ -39,6 +39,8 @@ newest 3.14 pre-release on npm)."""
 _VERSION_RE = re.compile(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)?")
 DATA_SOURCE_NAME = "dicomjson"
 DATA_SOURCE_NAMESPACE = "@ohif/extension-default.dataSourcesModule.dicomjson"
+LIVE_SOURCE_NAME = "dicomweb"
+LIVE_SOURCE_NAMESPACE = "@ohif/extension-default.dataSourcesModule.dicomweb"
 NPM_TIMEOUT = 900.0
 """Seconds ``npm pack`` may take (about 50 MB)."""
 
@@ -206,11 +208,54 @@ def _unpack_dist(tarball: Path, dest: Path, progress: Progress | None) -> None:
         raise ViewerError(f"{tarball.name} is not a readable npm tarball: {exc}") from exc
 
 
-def app_config_js() -> bytes:
+def live_source(dicomweb_root: str, wado_uri_root: str, server_origin: str,
+                served_origin: str) -> dict[str, object]:
+    """OHIF's own ``dicomweb`` data source on the server behind ``serve --proxy``.
+
+    Its QIDO-RS/WADO-RS roots (PS3.18 10.6, 10.4) and WADO-URI root (PS3.18 9)
+    are the proxy's (``dicomweb_root`` and ``wado_uri_root``, full URLs on the
+    page's origin), so the same page can show the study from the launch file
+    and live from the server: ``/viewer/dicomweb?StudyInstanceUIDs=<uid>``.
+    The server writes its own origin into the BulkDataURIs of its metadata
+    (PS3.18 F.2.6; Orthanc takes it from the Host header the proxy sends), so
+    ``bulkDataURI.startsWith``/``prefixWith`` (read by OHIF's fixBulkDataURI)
+    move them under the proxy too. The other keys are those of OHIF's own
+    Orthanc configuration (``platform/app/public/config/local_orthanc.js``).
+    """
+    return {
+        "namespace": LIVE_SOURCE_NAMESPACE,
+        "sourceName": LIVE_SOURCE_NAME,
+        "configuration": {
+            "friendlyName": "the DICOMweb server behind serve --proxy (live)",
+            "name": "dicomweb",
+            "wadoUriRoot": wado_uri_root,
+            "qidoRoot": dicomweb_root,
+            "wadoRoot": dicomweb_root,
+            "qidoSupportsIncludeField": False,
+            "supportsReject": False,
+            "imageRendering": "wadors",
+            "thumbnailRendering": "wadors",
+            "enableStudyLazyLoad": True,
+            "supportsFuzzyMatching": False,
+            "supportsWildcard": True,
+            "omitQuotationForMultipartRequest": True,
+            "bulkDataURI": {
+                "enabled": True,
+                "startsWith": server_origin.rstrip("/") + "/",
+                "prefixWith": served_origin.rstrip("/") + "/",
+            },
+        },
+    }
+
+
+def app_config_js(live: dict[str, object] | None = None) -> bytes:
     """The ``app-config.js`` served instead of the stock one.
 
-    One data source, the ``dicomjson`` reader of DICOM JSON launch files
-    (``/viewer/dicomjson?url=...``), made the default. The study list is off: it
+    The ``dicomjson`` reader of DICOM JSON launch files
+    (``/viewer/dicomjson?url=...``), made the default; with ``live`` (a
+    :func:`live_source`, when ``serve`` has ``--proxy``) also OHIF's
+    ``dicomweb`` source on the proxied server, to compare the launch file with
+    the server it was taken from. The study list is off: it
     needs a search-capable source, and every study is opened from a printed URL.
     Viewer, launch files and (with ``--proxy``) images share one origin, so the
     cross-origin warning is off too.
@@ -239,11 +284,13 @@ def app_config_js() -> bytes:
                     "name": "json",
                 },
             }
-        ],
+        ] + ([live] if live else []),
     }
     text = (
         f"/* Written by dicomweb2ohif serve for OHIF Viewer {OHIF_VERSION}: the stock file\n"
-        " * has no dicomjson data source. Open /viewer/dicomjson?url=<launch file URL>. */\n"
+        " * has no dicomjson data source. Open /viewer/dicomjson?url=<launch file URL>"
+        + (", or the live server with /viewer/dicomweb?StudyInstanceUIDs=<uid>" if live else "")
+        + ". */\n"
         f"window.config = {json.dumps(config, indent=2)};\n"
     )
     return text.encode("utf-8")

@@ -48,3 +48,13 @@ def realworld_orthanc() -> Iterator[Orthanc]:
     with Orthanc() as server:
         server.upload(realworld_files())
         yield server
+
+
+@pytest.fixture(scope="session")
+def pydicom_data_orthanc() -> Iterator[Orthanc]:
+    """An Orthanc holding the pydicom-data corpus (tests/pydicom_data.py)."""
+    from tests.pydicom_data import pydicom_data_files
+
+    with Orthanc() as server:
+        server.upload(pydicom_data_files())
+        yield server

@@ -199,6 +199,76 @@ class TestHttp:
         assert answer.status_code == 405
 
 
+class TestLiveSource:
+    """With --proxy the app-config also holds OHIF's dicomweb source on the proxied server."""
+
+    @staticmethod
+    def config(server: Server, host: str) -> dict[str, Any]:
+        text = http_session.get(server.origin + "/app-config.js", headers={"Host": host},
+                                timeout=30).text
+        body = text.split("window.config = ", 1)[1].rsplit(";", 1)[0]
+        config: dict[str, Any] = json.loads(body)
+        return config
+
+    def test_dicomweb_source_points_at_the_proxy_and_answers(
+            self, launch_dir: Path, tiny_dist: Path, orthanc: Orthanc) -> None:
+        with running(launch_dir, viewer_dist=tiny_dist,
+                     upstream=Upstream.parse(orthanc.url)) as server:
+            host = f"localhost:{server.port}"
+            config = self.config(server, host)
+            assert config["defaultDataSourceName"] == "dicomjson"
+            assert [d["sourceName"] for d in config["dataSources"]] == ["dicomjson", "dicomweb"]
+            live = config["dataSources"][1]
+            assert live["namespace"] == "@ohif/extension-default.dataSourcesModule.dicomweb"
+            options = live["configuration"]
+            root = f"http://{host}/proxy"
+            assert options["qidoRoot"] == options["wadoRoot"] == root + "/dicom-web"
+            assert options["wadoUriRoot"] == root + "/wado"
+            assert (options["imageRendering"], options["thumbnailRendering"]) == ("wadors",) * 2
+            assert options["bulkDataURI"] == {"enabled": True, "startsWith": orthanc.url + "/",
+                                              "prefixWith": root + "/"}
+            # The roots answer through the proxy, from the real Orthanc.
+            studies = http_session.get(options["qidoRoot"] + "/studies", timeout=30).json()
+            assert sorted(s["0020000D"]["Value"][0] for s in studies) == sorted(
+                study_uids(launch_dir))
+            study = studies[0]["0020000D"]["Value"][0]
+            metadata = http_session.get(f"{options['wadoRoot']}/studies/{study}/metadata",
+                                        timeout=30).json()
+            bulk = [v["BulkDataURI"] for item in metadata for v in item.values()
+                    if isinstance(v, dict) and "BulkDataURI" in v]
+            assert bulk and all(u.startswith(options["bulkDataURI"]["startsWith"]) for u in bulk)
+            moved = options["bulkDataURI"]["prefixWith"] + bulk[0].removeprefix(
+                options["bulkDataURI"]["startsWith"])
+            assert http_session.get(moved, timeout=30).status_code == 200
+            assert server.live_url(study) == (
+                f"{server.origin}/viewer/dicomweb?StudyInstanceUIDs={study}")
+
+    def test_no_proxy_no_live_source(self, launch_dir: Path, tiny_dist: Path) -> None:
+        with running(launch_dir, viewer_dist=tiny_dist) as server:
+            config = self.config(server, f"127.0.0.1:{server.port}")
+            assert server.live_url("1.2.3") is None
+        assert [d["sourceName"] for d in config["dataSources"]] == ["dicomjson"]
+
+    def test_proxy_url_path_is_the_dicomweb_root(self) -> None:
+        upstream = Upstream.parse("https://pacs.example:8443/pacs/dicom-web/")
+        assert (upstream.origin, upstream.dicomweb_root, upstream.wado_uri_root) == (
+            "https://pacs.example:8443", "/pacs/dicom-web", "/pacs/wado")
+        assert Upstream.parse("http://127.0.0.1:8042").dicomweb_root == "/dicom-web"
+
+    def test_verbose_prints_the_live_urls(self, launch_dir: Path, tiny_dist: Path,
+                                          orthanc: Orthanc,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+        code = main(["serve", str(launch_dir), "--viewer-dist", str(tiny_dist), "--proxy",
+                     orthanc.url, "--port", "0", "--check", "-v"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        live = [line.split("live from the server: ", 1)[1] for line in err.splitlines()
+                if "live from the server: " in line]
+        assert [urlsplit(u).path for u in live] == ["/viewer/dicomweb"] * len(out.splitlines())
+        assert sorted(parse_qs(urlsplit(u).query)["StudyInstanceUIDs"][0] for u in live) == sorted(
+            study_uids(launch_dir))
+
+
 class TestProxy:
     def test_launch_urls_point_at_the_proxy_on_the_origin_asked(self, launch_dir: Path,
                                                                 orthanc: Orthanc) -> None:

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,12 +85,13 @@ def launch_dir(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @contextmanager
-def serve_process(launch_dir: Path, proxy: str, version: str,
-                  urls: int = 3) -> Iterator[Served]:
-    """``dicomweb2ohif serve DIR --viewer-version V --proxy URL --port 0`` as a process, once
-    it has printed ``urls`` viewer URLs (one per study); stopped with SIGTERM like Ctrl-C."""
+def serve_process(launch_dir: Path, proxy: str, version: str, urls: int = 3,
+                  args: Sequence[str] = ()) -> Iterator[Served]:
+    """``dicomweb2ohif serve DIR --viewer-version V --proxy URL --port 0 [args]`` as a
+    process, once it has printed ``urls`` viewer URLs (one per study); stopped with SIGTERM
+    like Ctrl-C."""
     cmd = [sys.executable, "-m", "converter", "serve", str(launch_dir), "--viewer-version",
-           version, "--proxy", proxy, "--port", "0"]
+           version, "--proxy", proxy, "--port", "0", *args]
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                stdin=subprocess.DEVNULL, text=True, encoding="utf-8")
     lines: queue.Queue[str] = queue.Queue()

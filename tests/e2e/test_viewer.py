@@ -225,3 +225,16 @@ class TestPetAndColour:
                     ds.PlanarConfiguration, column, row, got, want)
         assert viewer.errors == []
 
+
+
+class TestLiveSource:
+    def test_live_dicomweb_source_shows_the_study_through_the_proxy(
+            self, served: Served, viewer: Viewer) -> None:
+        ds = read(CT)
+        viewer.open(f"{served.origin}/viewer/dicomweb?StudyInstanceUIDs={ds.StudyInstanceUID}")
+        shown = viewer.show(0)
+        assert shown["imageId"].startswith(f"wadors:{served.origin}/proxy/dicom-web/studies/")
+        assert shown["count"] == 5
+        assert shown["pixelMean"] == pytest.approx(
+            float(ds.pixel_array.mean()) * float(ds.RescaleSlope) + float(ds.RescaleIntercept))
+        assert viewer.errors == []
