@@ -42,8 +42,8 @@ from typing import Any
 
 import requests
 
-from converter.client import on_loopback
-from converter.mapper import map_dataset
+from converter.mapping.mapper import map_dataset
+from converter.source.client import on_loopback
 from fixtures.orthanc import Orthanc
 from fixtures.synthetic import make_studies
 

@@ -51,7 +51,7 @@ _CONFORMANT = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 # and no '-', so a file name never reads as an option to a shell command.
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # The stems of the index files a study folder holds next to the study files
-# (converter.store): a study with such a UID would overwrite the index. Matched
+# (converter.output.store): a study with such a UID would overwrite the index. Matched
 # case-insensitively, for case-insensitive file systems.
 _RESERVED = re.compile(r"index(-[0-9]+-of-[0-9]+)?", re.IGNORECASE)
 

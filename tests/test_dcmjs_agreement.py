@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from converter.mapper import map_dataset
+from converter.mapping.mapper import map_dataset
 from fixtures.orthanc import Orthanc
 from tests.dcmjs_reference import expected, naturalize, strip_vrmap
 

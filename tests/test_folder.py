@@ -22,7 +22,7 @@ import requests
 from pydicom.uid import PYDICOM_ROOT_UID, generate_uid
 
 from converter.cli import main
-from converter.validate import validate
+from converter.validate.validator import validate
 from tests.conftest import FIXTURE_DICOM
 from tests.realworld import realworld_files
 

@@ -52,7 +52,7 @@ REALWORLD_DIFFERENCES = {
     ("MR_small_jpeg_ls_lossless.dcm", "DataSetTrailingPadding"),
     # Palette tables in an icon image: folder writes them inline (as every palette
     # table), Orthanc sends a BulkDataURI, and snapshot repairs only the image's own
-    # palette, the one OHIF reads (converter/palette_fetch.py).
+    # palette, the one OHIF reads (converter/snapshot/palette_fetch.py).
     ("examples_overlay.dcm", "IconImageSequence[0].RedPaletteColorLookupTableData"),
     ("examples_overlay.dcm", "IconImageSequence[0].GreenPaletteColorLookupTableData"),
     ("examples_overlay.dcm", "IconImageSequence[0].BluePaletteColorLookupTableData"),

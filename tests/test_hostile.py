@@ -21,7 +21,7 @@ import pydicom
 import pytest
 
 from converter.cli import main
-from converter.mapper import LARGE_VALUE, MAX_SEQUENCE_DEPTH
+from converter.mapping.mapper import LARGE_VALUE, MAX_SEQUENCE_DEPTH
 from converter.uids import shown
 from fixtures.orthanc import Orthanc
 from fixtures.synthetic import make_studies, study_uid

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from converter.keywords import keyword_for
+from converter.mapping.keywords import keyword_for
 from tests.update_dictionary import TARGET, candidate_tags, dcmjs_names, render
 
 

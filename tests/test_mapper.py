@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from converter.errors import MappingError
-from converter.mapper import (
+from converter.mapping.mapper import (
     ALL_VRS,
     BINARY_VRS,
     NUMERIC_VRS,

@@ -30,7 +30,8 @@ from pydicom.dataelem import DataElement
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
-from converter.mapper import (
+from converter.launch.writer import dumps
+from converter.mapping.mapper import (
     ALL_VRS,
     BINARY_VRS,
     NUMERIC_VRS,
@@ -39,7 +40,6 @@ from converter.mapper import (
     keyword_for,
     map_dataset,
 )
-from converter.writer import dumps
 
 PROPERTIES = settings(max_examples=300, deadline=None, database=None,
                       suppress_health_check=[HealthCheck.too_slow])

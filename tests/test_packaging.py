@@ -77,7 +77,7 @@ def test_wheel_holds_the_package_its_types_marker_and_an_spdx_license(
         names = set(wheel.namelist())
         metadata = wheel.read("dicomweb2ohif-0.1.0.dist-info/METADATA").decode()
         entry_points = wheel.read("dicomweb2ohif-0.1.0.dist-info/entry_points.txt").decode()
-    assert {"converter/__init__.py", "converter/cli.py", "converter/dictionary.py",
+    assert {"converter/__init__.py", "converter/cli/entry.py", "converter/mapping/dictionary.py",
             "converter/py.typed"} <= names
     assert not any(n.startswith(("tests/", "fixtures/", "benchmarks/")) for n in names)
     assert "License-Expression: MIT" in metadata.splitlines()

@@ -27,12 +27,12 @@ import pydicom
 import pytest
 from pydicom.pixels import apply_color_lut
 
-from converter import palette
 from converter.cli import main
-from converter.client import DicomWebSource
 from converter.errors import PaletteError
-from converter.palette_fetch import fetch_header
-from converter.validate import validate
+from converter.mapping import palette
+from converter.snapshot.palette_fetch import fetch_header
+from converter.source.client import DicomWebSource
+from converter.validate.validator import validate
 from fixtures.orthanc import Orthanc
 from tests.conftest import FIXTURE_DICOM
 from tests.faultproxy import Fault, Rule, fault_proxy

@@ -1,4 +1,4 @@
-"""Local DICOM file -> PS3.18 JSON (converter.part10), checked against pydicom itself.
+"""Local DICOM file -> PS3.18 JSON (converter.folder.part10), checked against pydicom itself.
 
 The oracle is pydicom: its own conversion of every element (``fast=False``) and
 its ``Dataset.to_json_dict``, on the fixtures and on the real-world corpus.
@@ -19,8 +19,8 @@ from pydicom.filewriter import dcmwrite
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
 
 from converter.errors import UnreadableFileError
-from converter.mapper import map_dataset
-from converter.part10 import ENCAPSULATED_DOCUMENT, BulkData, dataset_json, read_header
+from converter.folder.part10 import ENCAPSULATED_DOCUMENT, BulkData, dataset_json, read_header
+from converter.mapping.mapper import map_dataset
 from tests.conftest import FIXTURE_DICOM, fixture_files
 from tests.realworld import PYDICOM_DATA, realworld_files
 

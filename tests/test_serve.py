@@ -29,10 +29,10 @@ import requests
 
 from converter.cli import main
 from converter.errors import ConverterError, UsageError
-from converter.launch_files import find_launch_files
-from converter.proxy import Upstream, document_query, rewrite_launch
-from converter.serve import ServeOptions, Server, viewer_url
-from converter.viewer import DATA_SOURCE_NAMESPACE, app_config_js, check_dist
+from converter.serve.launch_files import find_launch_files
+from converter.serve.proxy import Upstream, document_query, rewrite_launch
+from converter.serve.server import ServeOptions, Server, viewer_url
+from converter.serve.viewer import DATA_SOURCE_NAMESPACE, app_config_js, check_dist
 from fixtures.orthanc import Orthanc
 from tests.conftest import FIXTURE_DICOM
 from tests.httpfaults import Canned, fault_server

@@ -14,7 +14,11 @@ import pydicom
 import pytest
 
 from converter.cli import main
-from converter.validate import DOCS_INSTANCE, DOCS_SERIES, DOCS_STUDY  # OHIF's docs example
+from converter.validate.validator import (  # OHIF's docs example
+    DOCS_INSTANCE,
+    DOCS_SERIES,
+    DOCS_STUDY,
+)
 from fixtures.orthanc import Orthanc
 
 pytestmark = pytest.mark.orthanc

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from converter.client import DicomWebSource
-from converter.snapshot import Report, Selection, plan, snapshot
-from converter.store import SingleFile
-from converter.writer import WadoUriUrls, default_wado_uri_root
+from converter.launch.writer import WadoUriUrls, default_wado_uri_root
+from converter.output.store import SingleFile
+from converter.snapshot.run import Report, Selection, plan, snapshot
+from converter.source.client import DicomWebSource
 from fixtures.orthanc import Orthanc
 from tests.faultproxy import Fault, FaultProxy, Rule, fault_proxy
 

@@ -26,8 +26,8 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from converter.cli import main
 from converter.errors import OutputError
-from converter.store import StudyFolder, merge_indexes, study_uid_of
-from converter.targets import LocalTarget
+from converter.output.store import StudyFolder, merge_indexes, study_uid_of
+from converter.output.targets import LocalTarget
 from converter.uids import (
     SAFE_MAX,
     is_conformant_uid,
@@ -262,7 +262,7 @@ class TestSnapshot:
         assert sorted(e["file"] for e in index) == expected
         assert main(["validate", str(out)]) == 0
         # Resume: every study is up to date, also when the index has to be rebuilt
-        # from the file names (converter.store.study_uid_of).
+        # from the file names (converter.output.store.study_uid_of).
         for lose_index in (False, True):
             if lose_index:
                 (out / "index.json").unlink()

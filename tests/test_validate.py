@@ -17,10 +17,16 @@ from typing import Any
 import pytest
 
 from converter.cli import main
-from converter.folder import read_folder
+from converter.folder.reader import read_folder
+from converter.launch.writer import launch_file
 from converter.uids import RULE, UNSAFE, shown
-from converter.validate import DOCS_INSTANCE, DOCS_SERIES, DOCS_STUDY, uid_problem, validate
-from converter.writer import launch_file
+from converter.validate.validator import (
+    DOCS_INSTANCE,
+    DOCS_SERIES,
+    DOCS_STUDY,
+    uid_problem,
+    validate,
+)
 from fixtures.orthanc import Orthanc
 from tests.conftest import FIXTURE_DICOM
 from tests.realworld import realworld_files

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from converter.errors import OutputError, UsageError
-from converter.writer import (
+from converter.launch.writer import (
     TemplateUrls,
     WadoUriUrls,
     build_study,
@@ -204,7 +204,7 @@ class TestAtomicWrite:
         script = textwrap.dedent(f"""
             import sys, time
             from pathlib import Path
-            import converter.writer as w
+            import converter.launch.writer as w
             real = w.os.fdopen
             def slow_fdopen(fd, mode):
                 fh = real(fd, mode)

@@ -1,4 +1,4 @@
-"""Regenerate converter/dictionary.py: the data dictionary the mapper names tags with.
+"""Regenerate converter/mapping/dictionary.py: the data dictionary the mapper names tags with.
 
     python -m tests.update_dictionary
 

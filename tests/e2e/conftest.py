@@ -6,12 +6,12 @@ started as its own process (the OHIF Viewer build comes from the user cache,
 fetched once with npm), and Debian's chromium driven by Playwright.
 
 Every test runs once per OHIF Viewer version in ``DICOMWEB2OHIF_OHIF_VERSIONS``
-(comma-separated; default :data:`converter.viewer.PROVEN_VERSIONS`, the versions
+(comma-separated; default :data:`converter.serve.viewer.PROVEN_VERSIONS`, the versions
 the README calls proven); the test ids carry the version.
 A failed test leaves a screenshot; its path is printed in the report.
 
 The server process, its output reader thread and the browser live for this
-package only: later tests fork worker processes (converter/folder.py), and a
+package only: later tests fork worker processes (converter/folder/reader.py), and a
 fork taken while other threads run can deadlock the child.
 """
 
@@ -34,7 +34,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from converter.cli import main
-from converter.viewer import PROVEN_VERSIONS, ensure_viewer
+from converter.serve.viewer import PROVEN_VERSIONS, ensure_viewer
 from fixtures.orthanc import Orthanc
 from tests.e2e.ohif import Viewer, launch_browser
 

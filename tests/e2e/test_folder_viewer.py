@@ -20,7 +20,7 @@ import pydicom
 import pytest
 
 from converter.cli import main
-from converter.validate import load_launch_file, validate
+from converter.validate.validator import load_launch_file, validate
 from tests.conftest import FIXTURE_DICOM
 from tests.e2e.conftest import Served, serve_process
 from tests.e2e.ohif import LOAD_TIMEOUT_MS, Viewer

@@ -31,8 +31,8 @@ from pydicom.pixels import apply_color_lut
 from pydicom.uid import ImplicitVRLittleEndian
 
 from converter.cli import main
-from converter.serve import viewer_url
-from converter.validate import load_launch_file, validate
+from converter.serve.server import viewer_url
+from converter.validate.validator import load_launch_file, validate
 from fixtures.orthanc import Orthanc
 from tests.conftest import FIXTURE_DICOM
 from tests.e2e.conftest import serve_process

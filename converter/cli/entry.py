@@ -1,0 +1,101 @@
+"""The ``dicomweb2ohif`` entry point: runs a command; the error boundary (only the CLI prints).
+
+stdout carries data (launch files, JSON, tables meant for piping); messages,
+warnings and progress go to stderr. Library errors become one line on stderr and
+exit code 1 (2 for usage errors); a traceback only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from rich.markup import escape
+
+from converter.cli.console import Ui
+from converter.cli.folder import cmd_folder, cmd_validate
+from converter.cli.index import cmd_index
+from converter.cli.map import cmd_map
+from converter.cli.options import interrupt_on_sigterm, restore_sigterm
+from converter.cli.parser import build_parser
+from converter.cli.serve import cmd_serve
+from converter.cli.snapshot import cmd_snapshot
+from converter.cli.studies import cmd_studies
+from converter.errors import ConverterError, UsageError
+
+COMMANDS = {"index": cmd_index,
+            "snapshot": cmd_snapshot, "studies": cmd_studies, "map": cmd_map,
+            "serve": cmd_serve, "folder": cmd_folder, "validate": cmd_validate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "-v" in argv or "--debug" in argv
+    quiet = "-q" in argv or "--quiet" in argv
+    ui = Ui(quiet)
+    # Plain lines on stderr: a log line (a URL, a UID) is never wrapped to the terminal.
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, force=True,
+        handlers=[_StderrHandler()],
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    previous_sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "snapshot":
+            interrupt_on_sigterm()
+        return COMMANDS[args.command](args, ui)
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+    except UsageError as exc:
+        if debug:
+            traceback.print_exc()
+        ui.err.print(f"[red]error:[/] {escape(str(exc))}")
+        return 2
+    except ConverterError as exc:
+        if debug:
+            traceback.print_exc()
+        ui.err.print(f"[red]error:[/] {escape(str(exc))}")
+        return 1
+    except KeyboardInterrupt:
+        ui.err.print("[red]interrupted[/]: nothing was written")
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # a bug: still one line, the traceback with --debug
+        if debug:
+            traceback.print_exc()
+        ui.err.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
+                     "(run with --debug for the traceback and please report it)")
+        return 1
+    finally:
+        restore_sigterm(previous_sigterm)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (it is replaced in tests)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def run() -> NoReturn:
+    """Console-script entry point."""
+    code = main()
+    if code == 130:
+        # Requests still in flight on worker threads end with the process.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -1,0 +1,243 @@
+"""The reverse proxy of ``serve --proxy``: one origin for viewer, launch files and images.
+
+A browser only lets the viewer read an image from another origin when that
+server sends CORS headers, which most PACS and Orthanc do not. Served through
+``/proxy/`` on the viewer's own origin, every request is same-origin instead.
+
+Launch files stay as written (their URLs name the real server, so the file is
+still right without ``serve``); :func:`rewrite_launch` changes the URLs only in
+the copy that is served, using the origin that the browser itself used to ask
+for the file (its ``Host``), so the URLs are right through an SSH tunnel too.
+
+Orthanc 1.10 answers 400 to WADO-URI ``contentType=application/pdf`` (PS3.18
+9.1.2.1 allows it for Encapsulated PDF, and the writer uses it for
+``EncapsulatedDocument.DirectRetrieveURL``), so :func:`document_query` spots such
+a request and :func:`encapsulated_document` answers it from the same object asked
+for as ``application/dicom``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import ssl
+from base64 import b64encode
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from converter.errors import UsageError
+from converter.source.client import redact, split_credentials
+
+PREFIX = "/proxy"
+"""Path under which the upstream server's paths are served."""
+
+URL_SCHEMES = ("dicomweb:", "wadouri:", "")
+"""Loader prefixes a launch-file URL may carry before ``http(s)://``."""
+
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+    "trailer", "transfer-encoding", "upgrade",
+})
+"""RFC 9110 7.6.1: headers that describe one connection and are never forwarded."""
+
+FORWARDED_REQUEST_HEADERS = ("accept", "accept-encoding", "range", "if-none-match",
+                             "if-modified-since", "if-range", "user-agent")
+MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The proxied server: its origin (``scheme://host:port``) and optional basic auth.
+
+    Every path on the origin is reachable under ``/proxy/``, because a
+    DICOMweb root (``/dicom-web``) and its WADO-URI root (``/wado``) are
+    siblings. The URL's path, if any, is the DICOMweb root that the viewer's
+    live ``dicomweb`` source uses (``dicomweb_root``; Orthanc's ``/dicom-web``
+    when the URL has none). Credentials in the URL are sent to the server and
+    never to the browser.
+    """
+
+    origin: str
+    auth: tuple[str, str] | None = None
+    timeout: float = 60.0
+    dicomweb_root: str = "/dicom-web"
+
+    @classmethod
+    def parse(cls, url: str, timeout: float = 60.0) -> Upstream:
+        """``--proxy URL``: an http(s) URL whose origin is proxied."""
+        try:
+            clean, auth = split_credentials(url)
+        except UsageError as exc:
+            raise UsageError(f"--proxy {redact(url)!r} is not an http(s) URL, e.g. "
+                             "http://127.0.0.1:8042") from exc
+        parts = urlsplit(clean)
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise UsageError(f"--proxy {redact(url)!r} has a bad port") from exc
+        root = parts.path.rstrip("/") or "/dicom-web"
+        return cls(f"{parts.scheme}://{parts.netloc}".lower(), auth, timeout, root)
+
+    @property
+    def wado_uri_root(self) -> str:
+        """The WADO-URI root beside the DICOMweb root: its last segment replaced by
+        ``wado`` (Orthanc's layout, and the snapshot's default)."""
+        return self.dicomweb_root.rsplit("/", 1)[0] + "/wado"
+
+    def connection(self) -> http.client.HTTPConnection:
+        parts = urlsplit(self.origin)
+        host, port = parts.hostname or "", parts.port
+        if parts.scheme == "https":
+            return http.client.HTTPSConnection(host, port, timeout=self.timeout,
+                                               context=ssl.create_default_context())
+        return http.client.HTTPConnection(host, port, timeout=self.timeout)
+
+    def request(self, method: str, target: str,
+                headers: dict[str, str]) -> tuple[http.client.HTTPConnection,
+                                                  http.client.HTTPResponse]:
+        """Send one request for ``target`` (path and query); the caller closes the connection."""
+        sent = dict(headers)
+        if self.auth:
+            token = b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode("ascii")
+            sent["Authorization"] = f"Basic {token}"
+        conn = self.connection()
+        try:
+            conn.request(method, target, headers=sent)
+            return conn, conn.getresponse()
+        except BaseException:
+            conn.close()
+            raise
+
+
+def forwarded_headers(incoming: Any) -> dict[str, str]:
+    """The request headers worth passing upstream (content negotiation, ranges, caching)."""
+    return {name: incoming[name] for name in FORWARDED_REQUEST_HEADERS if incoming.get(name)}
+
+
+def answer_headers(response: http.client.HTTPResponse, upstream: Upstream,
+                   local_origin: str) -> list[tuple[str, str]]:
+    """Upstream answer headers minus hop-by-hop and CORS ones; redirects stay in the proxy."""
+    kept = []
+    for name, value in response.getheaders():
+        low = name.lower()
+        if low in HOP_BY_HOP or low.startswith("access-control-") or low == "content-length":
+            continue
+        if low == "location" and value.lower().startswith(upstream.origin):
+            value = local_origin + PREFIX + value[len(upstream.origin):]
+        kept.append((name, value))
+    return kept
+
+
+def body_chunks(response: http.client.HTTPResponse, size: int = 1 << 16) -> Iterator[bytes]:
+    """The answer body in pieces (never all in memory)."""
+    while True:
+        chunk = response.read1(size) if hasattr(response, "read1") else response.read(size)
+        if not chunk:
+            return
+        yield chunk
+
+
+# --- the PDF stand-in --------------------------------------------------------------
+
+
+def document_query(query: str) -> str | None:
+    """For a WADO-URI request for ``application/pdf``, the query asking for the
+    whole object as ``application/dicom`` instead; None for any other request.
+
+    ``contentType`` is written with a literal ``/``: Orthanc 1.10 answers 400 to
+    ``application%2Fdicom``.
+    """
+    pairs = parse_qsl(query, keep_blank_values=True)
+    values = {k.lower(): v for k, v in pairs}
+    if values.get("requesttype", "").upper() != "WADO":
+        return None
+    if values.get("contenttype", "").split(";")[0].strip().lower() != "application/pdf":
+        return None
+    kept = [(k, v) for k, v in pairs if k.lower() != "contenttype"]
+    return urlencode(kept, safe="./") + "&contentType=application/dicom"
+
+
+def encapsulated_document(part10: bytes) -> tuple[bytes, str]:
+    """The encapsulated document of a Part 10 object and its media type (PS3.3 C.24.2).
+
+    The value is padded to an even length (PS3.5 7.1.1); EncapsulatedDocumentLength,
+    when present, gives the true length.
+
+    Raises:
+        ValueError: not a DICOM object, or one without an encapsulated document.
+    """
+    import pydicom  # only for this: keeps pydicom out of every command's start-up
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(part10))
+    except (InvalidDicomError, EOFError, ValueError, OSError) as exc:
+        raise ValueError(f"the server's answer is not a DICOM object ({exc})") from exc
+    document = ds.get("EncapsulatedDocument")
+    if not isinstance(document, bytes | bytearray) or not document:
+        raise ValueError("the object has no EncapsulatedDocument")
+    data = bytes(document)
+    length = ds.get("EncapsulatedDocumentLength")
+    if isinstance(length, int) and 0 < length <= len(data):
+        data = data[:length]
+    media = str(ds.get("MIMETypeOfEncapsulatedDocument", "") or "application/pdf")
+    return data, media
+
+
+# --- launch files --------------------------------------------------------------------
+
+
+def rewrite_launch(document: Any, upstream_origin: str, local_base: str) -> tuple[Any, int]:
+    """The launch document with every URL on ``upstream_origin`` moved under ``local_base``.
+
+    A string is a URL on the upstream server when it starts with the origin
+    (after an optional ``dicomweb:``/``wadouri:`` loader prefix) followed by
+    ``/``, ``?`` or its end. Returns the new document and how many strings changed.
+    """
+    count = 0
+    origin = upstream_origin.rstrip("/")
+    low_origin = origin.lower()
+
+    def fix(value: Any) -> Any:
+        nonlocal count
+        if isinstance(value, str):
+            for scheme in URL_SCHEMES:
+                if not value.startswith(scheme):
+                    continue
+                rest = value[len(scheme):]
+                head, tail = rest[: len(origin)], rest[len(origin):]
+                if head.lower() == low_origin and (not tail or tail[0] in "/?"):
+                    count += 1
+                    return f"{scheme}{local_base}{tail or '/'}"
+            return value
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        return value
+
+    return fix(document), count
+
+
+def instance_origins(document: Any) -> dict[str, int]:
+    """How many instance ``url`` values of a launch document point at each origin."""
+    origins: dict[str, int] = {}
+    for study in document.get("studies", []) if isinstance(document, dict) else []:
+        for series in study.get("series", []) if isinstance(study, dict) else []:
+            for entry in series.get("instances", []) if isinstance(series, dict) else []:
+                url = entry.get("url") if isinstance(entry, dict) else None
+                if not isinstance(url, str):
+                    continue
+                for scheme in ("dicomweb:", "wadouri:"):
+                    url = url.removeprefix(scheme)
+                parts = urlsplit(url)
+                key = f"{parts.scheme}://{parts.netloc}".lower() if parts.netloc else "(relative)"
+                origins[key] = origins.get(key, 0) + 1
+    return origins
+
+
+def quote_path(relative: str) -> str:
+    """A relative file path as a URL path (each segment percent-encoded)."""
+    return "/".join(quote(part) for part in relative.split("/"))
