@@ -43,7 +43,7 @@ from typing import Any
 import requests
 
 from converter.mapping.mapper import map_dataset
-from converter.source.client import on_loopback
+from converter.source.session import on_loopback
 from fixtures.orthanc import Orthanc
 from fixtures.synthetic import make_studies
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from converter.cli import main
-from converter.launch.writer import dumps
+from converter.launch.encoding import dumps
 from fixtures.make_fixtures import sized_enhanced_ct, write_dataset
 from fixtures.orthanc import Orthanc
 

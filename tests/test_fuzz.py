@@ -33,8 +33,9 @@ from hypothesis import strategies as st
 
 from converter.cli import main
 from converter.errors import MappingError
-from converter.launch.writer import dumps
-from converter.mapping.mapper import ALL_VRS, map_datasets
+from converter.launch.encoding import dumps
+from converter.mapping.mapper import map_datasets
+from converter.mapping.values import ALL_VRS
 from fixtures.orthanc import Orthanc
 
 FUZZ = settings(max_examples=400, deadline=None, database=None,

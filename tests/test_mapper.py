@@ -7,15 +7,13 @@ from typing import Any
 import pytest
 
 from converter.errors import MappingError
-from converter.mapping.mapper import (
+from converter.mapping.mapper import keyword_for, map_dataset, map_datasets
+from converter.mapping.values import (
     ALL_VRS,
     BINARY_VRS,
     NUMERIC_VRS,
     TEXT_VRS,
     empty_value,
-    keyword_for,
-    map_dataset,
-    map_datasets,
     person_name,
 )
 

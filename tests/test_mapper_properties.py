@@ -30,16 +30,10 @@ from pydicom.dataelem import DataElement
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
-from converter.launch.writer import dumps
-from converter.mapping.mapper import (
-    ALL_VRS,
-    BINARY_VRS,
-    NUMERIC_VRS,
-    PIXEL_AND_WAVEFORM_TAGS,
-    empty_value,
-    keyword_for,
-    map_dataset,
-)
+from converter.launch.encoding import dumps
+from converter.mapping.mapper import keyword_for, map_dataset
+from converter.mapping.tags import PIXEL_AND_WAVEFORM_TAGS
+from converter.mapping.values import ALL_VRS, BINARY_VRS, NUMERIC_VRS, empty_value
 
 PROPERTIES = settings(max_examples=300, deadline=None, database=None,
                       suppress_health_check=[HealthCheck.too_slow])

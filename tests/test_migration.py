@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from converter.cli import main
-from converter.source.client import Credentials, DicomWebSource, on_loopback
+from converter.source.client import DicomWebSource
+from converter.source.session import Credentials, on_loopback
 from fixtures.orthanc import Orthanc
 from fixtures.synthetic import make_studies, study_uid
 from tests.faultproxy import fault_proxy

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from converter.cli import main
-from converter.snapshot.run import Shard
+from converter.snapshot.selection import Shard
 from fixtures.orthanc import Orthanc
 from fixtures.synthetic import make_studies, study_uid
 

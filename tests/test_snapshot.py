@@ -14,11 +14,7 @@ import pydicom
 import pytest
 
 from converter.cli import main
-from converter.validate.validator import (  # OHIF's docs example
-    DOCS_INSTANCE,
-    DOCS_SERIES,
-    DOCS_STUDY,
-)
+from converter.validate.validator import DOCS_INSTANCE, DOCS_SERIES, DOCS_STUDY
 from fixtures.orthanc import Orthanc
 
 pytestmark = pytest.mark.orthanc

@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
-from converter.launch.writer import WadoUriUrls, default_wado_uri_root
+from converter.launch.urls import WadoUriUrls, default_wado_uri_root
 from converter.output.store import SingleFile
-from converter.snapshot.run import Report, Selection, plan, snapshot
+from converter.snapshot.report import Report
+from converter.snapshot.run import snapshot
+from converter.snapshot.selection import Selection, plan
 from converter.source.client import DicomWebSource
 from fixtures.orthanc import Orthanc
 from tests.faultproxy import Fault, FaultProxy, Rule, fault_proxy

@@ -18,7 +18,7 @@ import pytest
 
 from converter.cli import main
 from converter.folder.reader import read_folder
-from converter.launch.writer import launch_file
+from converter.launch.encoding import launch_file
 from converter.uids import RULE, UNSAFE, shown
 from converter.validate.validator import (
     DOCS_INSTANCE,

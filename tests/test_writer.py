@@ -14,17 +14,10 @@ from typing import Any
 import pytest
 
 from converter.errors import OutputError, UsageError
-from converter.launch.writer import (
-    TemplateUrls,
-    WadoUriUrls,
-    build_study,
-    default_wado_uri_root,
-    dumps,
-    frame_entries,
-    frame_url,
-    launch_file,
-    write_atomic,
-)
+from converter.launch.encoding import dumps, launch_file
+from converter.launch.model import build_study, frame_entries
+from converter.launch.urls import TemplateUrls, WadoUriUrls, default_wado_uri_root, frame_url
+from converter.output.atomic import write_atomic
 
 URLS = WadoUriUrls("http://pacs/wado")
 
@@ -204,7 +197,7 @@ class TestAtomicWrite:
         script = textwrap.dedent(f"""
             import sys, time
             from pathlib import Path
-            import converter.launch.writer as w
+            import converter.output.atomic as w
             real = w.os.fdopen
             def slow_fdopen(fd, mode):
                 fh = real(fd, mode)

@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = ROOT / "converter" / "dictionary.py"
+TARGET = ROOT / "converter" / "mapping" / "dictionary.py"
 
 
 def dcmjs_names(tags: list[str] | None = None) -> dict[str, str]:

@@ -24,7 +24,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from converter.snapshot.run import PlannedStudy, Report
+from converter.snapshot.report import Report
+from converter.snapshot.selection import PlannedStudy
 from converter.uids import shown
 
 

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from rich.markup import escape
 
 from converter.cli.console import Ui
-from converter.cli.folder import cmd_folder, cmd_validate
+from converter.cli.folder import cmd_folder
 from converter.cli.index import cmd_index
 from converter.cli.map import cmd_map
 from converter.cli.options import interrupt_on_sigterm, restore_sigterm
@@ -26,6 +26,7 @@ from converter.cli.parser import build_parser
 from converter.cli.serve import cmd_serve
 from converter.cli.snapshot import cmd_snapshot
 from converter.cli.studies import cmd_studies
+from converter.cli.validate import cmd_validate
 from converter.errors import ConverterError, UsageError
 
 COMMANDS = {"index": cmd_index,

@@ -1,17 +1,14 @@
-"""The ``folder`` and ``validate`` commands of the command line (the CLI layer: this prints).
+"""The ``folder`` command of the command line (the CLI layer: this prints).
 
 ``folder`` writes launch files from local DICOM files (library side:
 :mod:`converter.folder.reader`), into one file, stdout or a folder of per-study files,
-as ``snapshot`` does. ``validate`` prints one problem per line on stdout, never
-wrapped, so its output can be grepped; counts go to stderr; exit code 1 when a
-file has a problem (:mod:`converter.validate.validator`).
+as ``snapshot`` does.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -19,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from converter.cli.console import Ui
-from converter.errors import InputError
-from converter.validate.validator import Problem, load_launch_file, parse_launch_file, validate
 
 if TYPE_CHECKING:  # converter.folder.reader reads Part 10 with pydicom: imported when used
     from converter.folder.reader import FolderResult
@@ -32,12 +27,6 @@ FOLDER_EXAMPLES = """examples:
   dicomweb2ohif folder ./dicom --url-prefix /dicom -o - | dicomweb2ohif validate -
   # a large archive: one gzipped launch file per study plus index.json
   dicomweb2ohif folder /mnt/archive --url-prefix https://files.example/archive --gzip -o launch/
-"""
-VALIDATE_EXAMPLES = """examples:
-  dicomweb2ohif validate study1.json
-  dicomweb2ohif validate launch/                  # every study file of a folder output
-  dicomweb2ohif validate a.json b.json.gz | grep PixelSpacing
-  curl -s https://viewer.example/launch/study1.json | dicomweb2ohif validate -
 """
 NAMES_SHOWN = 5
 
@@ -54,8 +43,8 @@ def default_jobs() -> int:
     return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
-def add_parsers(commands: Any) -> list[argparse.ArgumentParser]:
-    """Register ``folder`` and ``validate`` on the CLI's sub-command set."""
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Register ``folder`` on the CLI's sub-command set."""
     folder = commands.add_parser(
         "folder", help="write a launch file from a folder of DICOM files",
         description="Read every DICOM Part 10 file under PATH (headers only) and write an "
@@ -84,18 +73,7 @@ def add_parsers(commands: Any) -> list[argparse.ArgumentParser]:
                         "default from $JOB_COMPLETION_INDEX or $SLURM_ARRAY_TASK_ID)")
     folder.add_argument("--shard-count", type=int, metavar="N",
                         help="N for $JOB_COMPLETION_INDEX (or $DICOMWEB2OHIF_SHARDS)")
-
-    check = commands.add_parser(
-        "validate", help="check launch files before a viewer opens them",
-        description="Check launch files (.json or .json.gz) against OHIF's required "
-        "attributes per modality, the structure and JSON types of OHIF's docs example, UIDs "
-        "(safe in file names and URLs), duplicate entries and urls. Prints each problem with "
-        "its JSON path on stdout; exit code 1 if there is any.",
-        epilog=VALIDATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    check.add_argument("files", nargs="+", metavar="FILE",
-                       help="launch file, folder of launch files, or - for stdin")
-    return [folder, check]
+    return folder
 
 
 class _FileProgress:
@@ -179,52 +157,4 @@ def _report(ui: Ui, result: FolderResult) -> None:
                 f"{_names(shown)}")
 
 
-def _launch_files(names: list[str]) -> list[str]:
-    """The files to check: folders stand for their ``*.json``/``*.json.gz`` (not index.json)."""
-    out: list[str] = []
-    for name in names:
-        path = Path(name)
-        if name != "-" and path.is_dir():
-            found = sorted(str(p) for p in path.iterdir()
-                           if p.name.endswith((".json", ".json.gz")) and p.name != "index.json"
-                           and not p.name.startswith("."))
-            if not found:
-                raise InputError(f"{path} holds no launch files (*.json, *.json.gz)")
-            out.extend(found)
-        else:
-            out.append(name)
-    return out
-
-
-def cmd_validate(args: argparse.Namespace, ui: Ui) -> int:
-    """Run ``validate``: every problem on stdout; 0 if none, 1 otherwise."""
-    failed = 0
-    for name in _launch_files(args.files):
-        label = "stdin" if name == "-" else name
-        try:
-            if name == "-":
-                document = parse_launch_file(sys.stdin.buffer.read())
-            else:
-                document = load_launch_file(Path(name))
-            problems = validate(document)
-        except InputError as exc:
-            problems = [Problem("", str(exc))]
-        for problem in problems:
-            sys.stdout.write(f"{label}: {problem}\n")
-        sys.stdout.flush()
-        if problems:
-            failed += 1
-            ui.info(f"{label}: {len(problems)} problem{'s' if len(problems) > 1 else ''}")
-        else:
-            ui.info(f"{label}: valid ({_size(document)})")
-    return 1 if failed else 0
-
-
-def _size(document: Any) -> str:
-    studies = document["studies"]
-    series = sum(len(s["series"]) for s in studies)
-    entries = sum(len(se["instances"]) for s in studies for se in s["series"])
-    return f"{len(studies)} studies, {series} series, {entries} entries"
-
-
-__all__ = ["add_parsers", "cmd_folder", "cmd_validate"]
+__all__ = ["add_parser", "cmd_folder"]

@@ -10,9 +10,7 @@ from pathlib import Path
 
 from converter.cli.console import Ui
 from converter.errors import ConverterError, UsageError
-from converter.launch.writer import (
-    dumps,
-)
+from converter.launch.encoding import dumps
 from converter.mapping.mapper import map_datasets
 from converter.source.answers import NotJsonError, load_json
 

@@ -18,23 +18,12 @@ from typing import Any
 
 from converter.cli.console import Ui
 from converter.errors import OutputError, UsageError
-from converter.launch.writer import (
-    InstanceUrls,
-    TemplateUrls,
-    WadoUriUrls,
-    default_wado_uri_root,
-)
+from converter.launch.urls import InstanceUrls, TemplateUrls, WadoUriUrls, default_wado_uri_root
 from converter.output.store import INDEX_NAME, SingleFile, Store, StudyFolder
 from converter.output.targets import LocalTarget, Target, is_remote, open_target
-from converter.snapshot.run import (
-    Shard,
-)
-from converter.source.client import (
-    Credentials,
-    DicomWebSource,
-    RetryPolicy,
-    StudyFilter,
-)
+from converter.snapshot.selection import Shard
+from converter.source.client import DicomWebSource, StudyFilter
+from converter.source.session import Credentials, RetryPolicy
 
 PASSWORD_ENV = "DICOMWEB2OHIF_PASSWORD"
 

@@ -12,18 +12,15 @@ import re
 from typing import Any, NoReturn
 
 from converter import __version__
-from converter.cli.folder import add_parsers as add_folder_parsers
+from converter.cli.folder import add_parser as add_folder_parser
 from converter.cli.options import PASSWORD_ENV, TOKEN_ENV
 from converter.cli.serve import add_parser as add_serve_parser
+from converter.cli.validate import add_parser as add_validate_parser
 from converter.errors import UsageError
-from converter.snapshot.run import (
-    DEFAULT_WORKERS,
-    STUDY_REQUEST_MAX,
-)
-from converter.source.client import (
-    DEFAULT_TIMEOUT,
-    RetryPolicy,
-)
+from converter.snapshot.run import DEFAULT_WORKERS
+from converter.snapshot.selection import STUDY_REQUEST_MAX
+from converter.source.client import DEFAULT_TIMEOUT
+from converter.source.session import RetryPolicy
 
 EXAMPLES = {
     "snapshot": """examples:
@@ -224,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     merge.add_argument("folder", help="folder or storage URL written by snapshot -o")
     served = add_serve_parser(commands)
-    local = add_folder_parsers(commands)  # folder, validate
+    local = [add_folder_parser(commands), add_validate_parser(commands)]
     for sub in (snap, studies, mapper, merge, served, *local):
         _add_verbosity(sub, default=argparse.SUPPRESS)  # also accepted after the command
     return parser

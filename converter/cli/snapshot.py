@@ -15,11 +15,8 @@ from converter.cli.options import (
     shard_of,
     study_filter,
 )
-from converter.snapshot.run import (
-    Selection,
-    plan,
-    snapshot,
-)
+from converter.snapshot.run import snapshot
+from converter.snapshot.selection import Selection, plan
 
 
 def cmd_snapshot(args: argparse.Namespace, ui: Ui) -> int:

@@ -14,9 +14,7 @@ from rich.table import Table
 
 from converter.cli.console import Ui
 from converter.cli.options import open_source, study_filter
-from converter.launch.writer import (
-    dumps,
-)
+from converter.launch.encoding import dumps
 from converter.mapping.mapper import map_datasets
 from converter.mapping.ps3_18 import first_value
 

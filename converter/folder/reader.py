@@ -31,7 +31,7 @@ from urllib.parse import quote, urlsplit
 
 from converter.errors import InputError, UnreadableFileError, UsageError
 from converter.folder.part10 import BulkData, read_header
-from converter.launch.writer import Study, build_study
+from converter.launch.model import Study, build_study
 from converter.mapping.mapper import map_dataset
 from converter.mapping.palette import repair, tagged_problem
 from converter.uids import IDENTITY, UNSAFE, is_safe_uid, nonconformant_note, shown
@@ -81,7 +81,7 @@ def file_url(prefix: str, relative: str) -> str:
 
 @dataclass(frozen=True)
 class FolderUrls:
-    """:class:`~converter.launch.writer.InstanceUrls` for files under one folder (by SOP
+    """:class:`~converter.launch.urls.InstanceUrls` for files under one folder (by SOP
     Instance UID).
 
     ``document`` is None: a static file host returns the Part 10 file, not the

@@ -29,122 +29,47 @@ once per mapping run (one series), not once per instance.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
 
 from converter.errors import MappingError
-from converter.mapping.keywords import describe_tag, dictionary_vrs, keyword_for
+from converter.mapping.keywords import describe_tag, keyword_for
 from converter.mapping.palette import TABLE_KEYWORDS
+from converter.mapping.tags import (
+    TAG_INFO,
+    classify,
+)
+from converter.mapping.values import (
+    ALL_VRS,
+    PN_GROUPS,
+    empty_value,
+    json_type,
+    parse_number,
+    person_name,
+    short_repr,
+)
 
 Warn = Callable[[str], None]
+
 """Receives one human-readable sentence per problem found in a usable answer."""
 
-# --- VR tables (PS3.5 6.2, PS3.18 F.2.3) ------------------------------------
 
-TEXT_VRS = frozenset(
-    {"AE", "AS", "AT", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
-)
-"""VRs whose empty value is written as ``""``."""
-
-NUMERIC_VRS = frozenset({"DS", "FD", "FL", "IS", "SL", "SS", "SV", "UL", "US", "UV"})
-"""VRs whose empty value is written as ``null``."""
-
-BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
-"""VRs that PS3.18 F.2.7 carries as ``InlineBinary`` or ``BulkDataURI``."""
-
-ALL_VRS = TEXT_VRS | NUMERIC_VRS | BINARY_VRS | {"SQ"}
-
-# Bulk data that a launch file never carries: the viewer reads it from the
-# Part 10 object behind the instance url (PS3.3 C.7.6.3, C.10.9, C.11.1).
-PIXEL_AND_WAVEFORM_TAGS = frozenset(
-    {
-        "7FE00001",  # ExtendedOffsetTable
-        "7FE00002",  # ExtendedOffsetTableLengths
-        "7FE00008",  # FloatPixelData
-        "7FE00009",  # DoubleFloatPixelData
-        "7FE00010",  # PixelData
-        "54001010",  # WaveformData
-        "56000020",  # SpectroscopyData
-    }
-)
 ENCAPSULATED_DOCUMENT_TAG = "00420011"
 
+
 MAX_SEQUENCE_DEPTH = 100
+
 """Sequence nesting refused beyond this: real SR content trees nest a few dozen
 levels at most, and deeper input would exhaust Python's recursion limit."""
 
+
 LARGE_VALUE = 65_536
+
 """Characters beyond which a value is warned about (kept whole): it is copied into
 the launch file every viewer downloads. Longer than any VR's maximum (PS3.5 Table
 6.2-1) except UC, UR, UT and LT's 10,240."""
-
-_PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
-
-_DS_RE = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
-_IS_RE = re.compile(r"^\s*[+-]?\d+\s*$")
-_TAG_RE = re.compile(r"^[0-9A-Fa-f]{8}$")
-
-
-# --- values -------------------------------------------------------------------
-
-
-def empty_value(vr: str) -> Any:
-    """What an element with no value is written as: the one place this is decided.
-
-    ``""`` for text VRs (as in OHIF's docs example, ``"PatientName": ""``),
-    ``[]`` for SQ, ``None`` for numeric, binary and unknown VRs.
-    """
-    if vr in TEXT_VRS:
-        return ""
-    if vr == "SQ":
-        return []
-    return None
-
-
-def person_name(value: Any) -> Any:
-    """PS3.18 F.2.2 PN object -> ``Alphabetic=Ideographic=Phonetic`` (PS3.5 6.2.1).
-
-    Trailing empty component groups are dropped, so a name with only an
-    alphabetic group stays ``"Doe^Jane"``. A bare string (a broken server) is
-    kept as it is.
-    """
-    if isinstance(value, Mapping):
-        groups = [value.get("Alphabetic"), value.get("Ideographic"), value.get("Phonetic")]
-        if not all(g is None or g.__class__ is str for g in groups):
-            groups = [_component(g) for g in groups]
-        return f"{groups[0] or ''}={groups[1] or ''}={groups[2] or ''}".rstrip("=")
-    if value is None:
-        return ""
-    return value
-
-
-def _component(group: Any) -> str:
-    """One PN component group as text; a non-string (a broken server) as its JSON text."""
-    if group is None or group.__class__ is str:
-        return group or ""
-    try:
-        return orjson.dumps(group).decode("utf-8")
-    except orjson.JSONEncodeError as exc:
-        raise MappingError("a PN component nested too deep to be written") from exc
-
-
-def _number(text: str, integer: bool) -> int | float | None:
-    """Parse a DS/IS string (PS3.5 6.2 grammar) or return None when it is not one.
-
-    ``1e999`` fits the grammar but not a JSON number (it is infinite): None.
-    """
-    if integer:
-        return int(text) if _IS_RE.match(text) else None
-    if not _DS_RE.match(text):
-        return None
-    if _IS_RE.match(text):
-        return int(text)
-    number = float(text)
-    return number if math.isfinite(number) else None
 
 
 class _Mapper:
@@ -173,14 +98,14 @@ class _Mapper:
             )
         out: dict[str, Any] = {}
         keep_private = self.keep_private
-        tag_info = _TAG_INFO
+        tag_info = TAG_INFO
         for tag, element in dataset.items():
             info = tag_info.get(tag)
             if info is None:
-                info = _classify(tag)
+                info = classify(tag)
                 if info is None:
                     self._warn(path or "dataset",
-                               f"key {_short(tag)} is not an 8-hex DICOM tag; dropped")
+                               f"key {short_repr(tag)} is not an 8-hex DICOM tag; dropped")
                     continue
             key, dict_vr, private, dropped, allowed, fast, numbers, sequence = info
             if dropped or (private and not keep_private):
@@ -246,7 +171,7 @@ class _Mapper:
         vr = element.get("vr")
         if vr.__class__ is not str or vr not in ALL_VRS:
             fallback = dict_vr if dict_vr in ALL_VRS else "UN"
-            problem = "has no vr" if vr is None else f"has unknown vr {_short(vr)}"
+            problem = "has no vr" if vr is None else f"has unknown vr {short_repr(vr)}"
             self._warn(where, f"{problem}; read as {fallback}")
             vr = fallback
         elif allowed is not None and vr not in allowed:
@@ -261,7 +186,7 @@ class _Mapper:
                 return empty_value(vr)
             data = element[bulk]
             if data.__class__ is not str:  # F.2.7: a base64 string / a URI
-                self._warn(where, f"{bulk} is {_json_type(data)}, not a string "
+                self._warn(where, f"{bulk} is {json_type(data)}, not a string "
                            "(PS3.18 F.2.7); dropped")
                 return empty_value(vr)
             if where not in TABLE_KEYWORDS:  # inline on purpose (converter.mapping.palette)
@@ -293,9 +218,9 @@ class _Mapper:
             try:
                 text = orjson.dumps(value).decode("utf-8")
             except orjson.JSONEncodeError as exc:  # nested too deep to be written at all
-                raise MappingError(f"{where}: a {vr} value is {_json_type(value)} nested too "
+                raise MappingError(f"{where}: a {vr} value is {json_type(value)} nested too "
                                    "deep to be written (a broken or hostile answer)") from exc
-            self._warn(where, f"a {vr} value is {_json_type(value)} (PS3.18 F.2.3 allows none "
+            self._warn(where, f"a {vr} value is {json_type(value)} (PS3.18 F.2.3 allows none "
                        "here); written as its JSON text")
             return text
         self._large(where, value)
@@ -336,7 +261,7 @@ class _Mapper:
     def _check_pn(self, value: Any, where: str) -> None:
         if not isinstance(value, Mapping):
             return
-        for group in _PN_GROUPS:
+        for group in PN_GROUPS:
             part = value.get(group)
             if part is not None and part.__class__ is not str:
                 self._warn(where, f"PN {group} is {type(part).__name__}, not a string "
@@ -346,7 +271,7 @@ class _Mapper:
         out: list[Any] = []
         for v in values:
             if isinstance(v, str):
-                parsed = _number(v, integer)
+                parsed = parse_number(v, integer)
                 if parsed is None:
                     self._warn(where, f"{vr} value {v[:40]!r} is not a valid number; kept as text")
                     out.append(v)
@@ -367,66 +292,14 @@ class _Mapper:
         return self._numbers(values, where, True, "IS")
 
 
-_AS_IS_VRS = ALL_VRS - BINARY_VRS - {"SQ", "PN", "DS", "IS"}
-"""VRs whose PS3.18 values the fast path writes as they are. Binary VRs carry
-no ``Value`` (PS3.18 F.2.7): they always take the slow path, which checks them."""
-_NUMBER_VRS = frozenset({"DS", "IS"})
-
-_TagInfo = tuple[str, str | None, bool, bool, frozenset[str] | None, frozenset[str],
-                 frozenset[str], bool]
-_TAG_INFO: dict[str, _TagInfo] = {}
-
-
-def _classify(tag: Any) -> _TagInfo | None:
-    """What the mapper needs to know of a tag, cached; None if it is not an 8-hex tag.
-
-    (key, dictionary VR, private, dropped, VRs allowed, and of those the ones the
-    fast path writes as they are, the DS/IS ones, whether SQ is one). The VRs
-    allowed are the dictionary's (``US or SS``) plus UN, which a server sends for
-    an element whose VR it does not know (PS3.5 6.2.2); None for private and
-    unknown tags, whose VR cannot be checked.
-    """
-    if not isinstance(tag, str) or not _TAG_RE.match(tag):
-        return None
-    key, dict_vr, private = describe_tag(tag)
-    upper = tag.upper()
-    dropped = upper in PIXEL_AND_WAVEFORM_TAGS or (
-        upper[:2] in ("50", "60") and upper[4:] == "3000"
-    )
-    known = None if private else dictionary_vrs(upper)
-    allowed = known | {"UN"} if known is not None and known <= ALL_VRS else None
-    ok = ALL_VRS if allowed is None else allowed
-    info = (key, dict_vr, private, dropped, allowed, _AS_IS_VRS & ok, _NUMBER_VRS & ok, "SQ" in ok)
-    _TAG_INFO[tag] = info
-    return info
-
-
-def _json_type(value: Any) -> str:
-    """What a JSON value is, in words: 'an array', 'an object', 'a number'..."""
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return "null" if value is None else "a string"
-
-
-def _short(value: Any) -> str:
-    """``repr`` of a broken value, cut to fit in a warning (an array or object: its type)."""
-    if isinstance(value, list | dict):
-        return _json_type(value)
-    text = repr(value)
-    return text if len(text) <= 40 else text[:39] + "…"
-
 _CONVERTERS: dict[str, Callable[[_Mapper, list[Any], str], list[Any]]] = {
     "PN": _Mapper.pn,
     "DS": _Mapper.ds,
     "IS": _Mapper.is_,
 }
+
 """Per-VR value conversions; every other VR keeps its PS3.18 values as they are."""
+
 
 __all__ = ["describe_tag", "empty_value", "keyword_for", "map_dataset", "map_datasets"]
 

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from converter.errors import OutputError
-from converter.launch.writer import Study, dumps, launch_file, write_atomic
+from converter.launch.encoding import dumps, launch_file
+from converter.launch.model import Study
+from converter.output.atomic import write_atomic
 from converter.output.targets import LocalTarget, Target
 from converter.uids import UNSAFE, is_safe_uid, shown
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from converter.errors import OutputError, UsageError
-from converter.launch.writer import is_stale, write_atomic
+from converter.output.atomic import is_stale, write_atomic
 
 
 class Target(Protocol):

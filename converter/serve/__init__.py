@@ -1,0 +1,2 @@
+"""``serve``: launch files, the OHIF Viewer build and a reverse proxy on one loopback origin.
+"""

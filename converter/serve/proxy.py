@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from converter.errors import UsageError
-from converter.source.client import redact, split_credentials
+from converter.source.session import redact, split_credentials
 
 PREFIX = "/proxy"
 """Path under which the upstream server's paths are served."""

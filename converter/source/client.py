@@ -18,25 +18,34 @@ searches need nothing from it that a GET with query parameters does not do.
 from __future__ import annotations
 
 import base64
-import email.utils
-import ipaddress
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from converter.errors import NotFoundError, ServerError, UsageError
+from converter.errors import NotFoundError, ServerError
 from converter.mapping.ps3_18 import first_value
 from converter.source.answers import check_datasets, load_json
 from converter.source.failures import excerpt, never_connected, reason, stalled_in_body, tls_message
+from converter.source.session import (
+    RETRY_STATUSES,
+    Credentials,
+    RetryPolicy,
+    Session,
+    Transient,
+    on_loopback,
+    redact,
+    split_credentials,
+)
 from converter.uids import quote_uid
 
 DEFAULT_TIMEOUT = 60.0
+
 """Seconds to wait for a connection or for the next bytes of an answer."""
+
 
 STUDY_FIELDS = (
     "StudyDescription",
@@ -44,60 +53,22 @@ STUDY_FIELDS = (
     "NumberOfStudyRelatedSeries",
     "NumberOfStudyRelatedInstances",
 )
+
 """Optional study attributes asked for with ``includefield`` (PS3.18 10.6.1.2)."""
+
 
 _STUDY_INCLUDES = tuple(("includefield", name) for name in STUDY_FIELDS)
 
+
 ACCEPT_JSON = {"Accept": "application/dicom+json, application/json"}
+
 """PS3.18 8.7.3.5 (QIDO-RS) and 10.4.1.1.2 (metadata): DICOM JSON, plain JSON as a fallback."""
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-"""Answers that say "try again later" (RFC 9110 15.6, RFC 6585 4)."""
 
 T = TypeVar("T")
+
+
 Warn = Callable[[str], None]
-
-
-def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
-    """Return ``url`` without ``user:password@`` and the credentials it carried.
-
-    Credentials go into the session's HTTP basic auth instead, so they are never
-    printed in an error or written into a launch file.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(
-            f"{redact(url)!r} is not an http(s) URL; give the DICOMweb root, "
-            "e.g. http://localhost:8042/dicom-web"
-        )
-    if parts.username is None and parts.password is None:
-        return url.rstrip("/"), None
-    host = parts.hostname
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return clean.rstrip("/"), (parts.username or "", parts.password or "")
-
-
-def on_loopback(url: str) -> bool:
-    """Whether ``url`` names this machine (a loopback address, RFC 6890, or ``localhost``)."""
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761 6.3
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def redact(url: str) -> str:
-    """``url`` with any ``user:password@`` part replaced by ``***@`` (for messages)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    netloc = "***@" + parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 @dataclass(frozen=True)
@@ -124,81 +95,6 @@ class StudyFilter:
 
     def is_empty(self) -> bool:
         return not self.as_params()
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """How to authenticate; never printed (``repr`` hides the secrets).
-
-    ``headers`` are extra request headers such as ``("X-Api-Key", "...")``.
-    """
-
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    token: str | None = field(default=None, repr=False)
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-
-    def secrets(self) -> list[str]:
-        """Every secret string, so callers can check that none leaks."""
-        values = [self.password, self.token, *(v for _, v in self.headers)]
-        return [v for v in values if v]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Attempts and exponential backoff: wait ``backoff * 2**(n-1)`` s, at most ``max_wait``.
-
-    A ``Retry-After`` answer header (seconds or an HTTP date, RFC 9110 10.2.3)
-    replaces the computed wait, capped at ``max_wait``.
-    """
-
-    attempts: int = 5
-    backoff: float = 0.5
-    max_wait: float = 30.0
-
-    def wait(self, attempt: int, retry_after: str | None = None) -> float:
-        if retry_after:
-            seconds = _retry_after_seconds(retry_after)
-            if seconds is not None:
-                return min(max(seconds, 0.0), self.max_wait)
-        return min(self.backoff * 2 ** (attempt - 1), self.max_wait)
-
-
-def _retry_after_seconds(value: str) -> float | None:
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return when.timestamp() - time.time()
-
-
-class _Transient(Exception):
-    """An answer worth asking again for; carries the error to raise when attempts run out."""
-
-    def __init__(self, error: ServerError, retry_after: str | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-
-
-class _Session(requests.Session):
-    """A session whose own ``verify`` (``--ca-bundle``, ``--insecure``) wins over the environment.
-
-    requests lets ``$REQUESTS_CA_BUNDLE``/``$CURL_CA_BUNDLE`` replace a session's
-    ``verify`` on every request (psf/requests#3829), so on a machine that sets
-    them the user's choice would be silently ignored. Without a choice
-    (``verify`` True) the environment's bundle is used, as usual.
-    """
-
-    def merge_environment_settings(self, url: str | bytes | None, proxies: Any, stream: Any,
-                                   verify: Any, cert: Any) -> Any:
-        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-        if self.verify is not True and verify is None:
-            settings["verify"] = self.verify
-        return settings
 
 
 class DicomWebSource:
@@ -251,7 +147,7 @@ class DicomWebSource:
         """This thread's session (one per worker: connections are reused, never shared)."""
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = _Session()
+            session = Session()
             creds = self.credentials
             if creds.user is not None:
                 session.auth = (creds.user, creds.password or "")
@@ -308,7 +204,7 @@ class DicomWebSource:
                 result = self._once(url, fn, check)
                 self._contacted.set()
                 return result
-            except _Transient as transient:
+            except Transient as transient:
                 if attempt >= self.retry.attempts:
                     error = transient.error
                     if attempt > 1:
@@ -342,21 +238,21 @@ class DicomWebSource:
                                 status=status, body=body)
             if status in RETRY_STATUSES:
                 retry_after = response.headers.get("Retry-After") if response is not None else None
-                raise _Transient(error, retry_after) from exc
+                raise Transient(error, retry_after) from exc
             raise error from exc
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError: not a JSON answer
-            raise _Transient(ServerError(
+            raise Transient(ServerError(
                 f"{shown} did not answer JSON (is this a DICOMweb root?): {excerpt(str(exc), 80)}",
                 url=shown)) from exc
         except requests.exceptions.SSLError as exc:
             raise ServerError(tls_message(shown, exc), url=shown) from exc
         except requests.Timeout as exc:
-            raise _Transient(ServerError(
+            raise Transient(ServerError(
                 f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)", url=shown
             )) from exc
         except requests.ConnectionError as exc:
             if stalled_in_body(exc):  # requests reports a read timeout inside the body this way
-                raise _Transient(ServerError(
+                raise Transient(ServerError(
                     f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)",
                     url=shown)) from exc
             if never_connected(exc):
@@ -368,16 +264,16 @@ class DicomWebSource:
             else:  # connected, then dropped (a reset, a restart, a load balancer)
                 error = ServerError(f"the server dropped the connection to {shown} "
                                     f"({reason(exc)})", url=shown)
-            raise _Transient(error) from exc
+            raise Transient(error) from exc
         except (requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
-            raise _Transient(ServerError(
+            raise Transient(ServerError(
                 f"the answer from {shown} was cut short ({reason(exc)})", url=shown)) from exc
         except requests.RequestException as exc:
             raise ServerError(f"request to {shown} failed: {reason(exc)}", url=shown) from exc
         problem = check(result) if check is not None else None
         if problem:
-            raise _Transient(ServerError(f"{shown} {problem}", url=shown))
+            raise Transient(ServerError(f"{shown} {problem}", url=shown))
         return result
 
     # -- searches ------------------------------------------------------------

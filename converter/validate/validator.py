@@ -15,7 +15,7 @@ A launch file passes when OHIF's ``dicomjson`` data source can show every entry:
 * **palette colour** tables as OHIF 3.13.2 reads them (:mod:`converter.mapping.palette`):
   an instance it would throw on blanks every study of the file;
 * **multi-frame** images as OHIF 3.13 reads them (see
-  :func:`converter.launch.writer.frame_entries`): one entry per frame, in order, with
+  :func:`converter.launch.model.frame_entries`): one entry per frame, in order, with
   ``frame=1..N`` (one-based), N equal to the ``NumberOfFrames`` of the instance's
   first entry (the one OHIF keeps); segmentations and RT Dose whole, in one entry.
 
@@ -29,18 +29,22 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from converter.errors import InputError
-from converter.launch.writer import WHOLE_MULTIFRAME_SOP_CLASSES
-from converter.mapping.palette import instance_problem, throws_in_ohif
 from converter.uids import RULE, UNSAFE, is_safe_uid, shown
+from converter.validate.entries import (
+    FrameEntry,
+    multiframe_problems,
+    palette_problems,
+    url_problem,
+)
 from converter.validate.ohif_requirements import Kind, missing_attributes, value_problem
+from converter.validate.problem import Problem, json_type
 
 Types = type | tuple[type, ...]
+
 
 # OHIF docs, configuration/dataSources/dicom-json.md (LIDC-IDRI-0001): each field, its JSON type.
 DOCS_STUDY: dict[str, Types] = {
@@ -48,10 +52,14 @@ DOCS_STUDY: dict[str, Types] = {
     "PatientID": str, "AccessionNumber": str, "PatientAge": str, "PatientSex": str,
     "series": list, "NumInstances": int, "Modalities": str,
 }
+
+
 DOCS_SERIES: dict[str, Types] = {
     "SeriesInstanceUID": str, "SeriesNumber": int, "Modality": str,
     "SliceThickness": (int, float), "instances": list,
 }
+
+
 DOCS_INSTANCE: dict[str, Types] = {
     "Columns": int, "Rows": int, "InstanceNumber": int, "SOPClassUID": str,
     "PhotometricInterpretation": str, "BitsAllocated": int, "BitsStored": int,
@@ -62,29 +70,25 @@ DOCS_INSTANCE: dict[str, Types] = {
     "WindowCenter": (int, float), "WindowWidth": (int, float), "SeriesDate": str,
 }
 
+
 # Series fields DICOM lets be empty (Type 2: SeriesNumber; Type 2/3: SliceThickness):
 # null is how the writer says so, and OHIF copes with it.
 _NULLABLE_SERIES = frozenset({"SeriesNumber", "SliceThickness"})
+
+
 # Attributes of value multiplicity 1-n: one value is written as a scalar, several
 # as an array (docs/format.md, as dcmjs naturalizes them), whichever the docs example
 # happens to show. Their item type.
 _MULTI_VALUED: dict[str, Types] = {
     "ImageType": str, "WindowCenter": (int, float), "WindowWidth": (int, float),
 }
+
+
 # Beyond the docs example: attributes whose JSON type OHIF relies on.
 _MORE_TYPES: dict[str, Types] = {"NumberOfFrames": int}
+
+
 _UID_FIELDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One problem: where (a JSON path into the launch file) and what."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
 
 
 def uid_problem(value: Any) -> str | None:
@@ -96,26 +100,12 @@ def uid_problem(value: Any) -> str | None:
     that is unsafe in a file name, a request path or a query is a problem.
     """
     if not isinstance(value, str):
-        return f"expected a UID string, got {_json_type(value)}"
+        return f"expected a UID string, got {json_type(value)}"
     if not value:
         return "empty"
     if not is_safe_uid(value):
         return f"{shown(value)} is {UNSAFE} (a UID here has {RULE})"
     return None
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object" if isinstance(value, dict) else type(value).__name__
 
 
 def _is(value: Any, kind: Types) -> bool:
@@ -170,17 +160,17 @@ class _Checker:
 
     def __init__(self) -> None:
         self.entries: dict[tuple[str, int | None], str] = {}
-        self.frames: dict[str, list[_Frame]] = {}
+        self.frames: dict[str, list[FrameEntry]] = {}
         self.studies: dict[str, str] = {}
 
     def document(self, document: Any) -> Iterator[Problem]:
         if not isinstance(document, dict):
-            yield Problem("", f"expected a JSON object with 'studies', got {_json_type(document)}")
+            yield Problem("", f"expected a JSON object with 'studies', got {json_type(document)}")
             return
         studies = document.get("studies")
         if not isinstance(studies, list):
             yield Problem("studies", "missing" if studies is None
-                          else f"expected an array, got {_json_type(studies)}")
+                          else f"expected an array, got {json_type(studies)}")
             return
         if not studies:
             yield Problem("studies", "empty: OHIF has nothing to show")
@@ -199,11 +189,11 @@ class _Checker:
                 continue
             elif not _is(obj[name], kind):
                 yield Problem(f"{path}.{name}", f"expected {_type_name(kind)} "
-                              f"(as in OHIF's docs example), got {_json_type(obj[name])}")
+                              f"(as in OHIF's docs example), got {json_type(obj[name])}")
 
     def study(self, study: Any, path: str) -> Iterator[Problem]:
         if not isinstance(study, dict):
-            yield Problem(path, f"expected an object, got {_json_type(study)}")
+            yield Problem(path, f"expected an object, got {json_type(study)}")
             return
         yield from self._fields(study, DOCS_STUDY, path)
         uid = study.get("StudyInstanceUID")
@@ -235,7 +225,7 @@ class _Checker:
 
     def series(self, series: Any, path: str, study_uid: str | None) -> Iterator[Problem]:
         if not isinstance(series, dict):
-            yield Problem(path, f"expected an object, got {_json_type(series)}")
+            yield Problem(path, f"expected an object, got {json_type(series)}")
             return
         yield from self._fields(series, DOCS_SERIES, path, _NULLABLE_SERIES)
         uid = series.get("SeriesInstanceUID")
@@ -258,14 +248,14 @@ class _Checker:
     def entry(self, entry: Any, path: str, parents: Mapping[str, str | None]) -> Iterator[Problem]:
         if not isinstance(entry, dict):
             yield Problem(path, f"expected an object with metadata and url, "
-                          f"got {_json_type(entry)}")
+                          f"got {json_type(entry)}")
             return
         md = entry.get("metadata")
         if not isinstance(md, dict):
             yield Problem(f"{path}.metadata", "missing" if md is None
-                          else f"expected an object, got {_json_type(md)}")
+                          else f"expected an object, got {json_type(md)}")
             md = {}
-        frame, url_problems = _url(entry.get("url"), f"{path}.url")
+        frame, url_problems = url_problem(entry.get("url"), f"{path}.url")
         yield from url_problems
         meta = f"{path}.metadata"
         yield from self._metadata(md, meta, parents)
@@ -280,7 +270,7 @@ class _Checker:
         else:
             self.entries[key] = path
         self.frames.setdefault(sop, []).append(
-            _Frame(frame, path, md.get("NumberOfFrames"), md.get("SOPClassUID")))
+            FrameEntry(frame, path, md.get("NumberOfFrames"), md.get("SOPClassUID")))
 
     def _metadata(self, md: Mapping[str, Any], path: str,
                   parents: Mapping[str, str | None]) -> Iterator[Problem]:
@@ -304,120 +294,19 @@ class _Checker:
                 if not (_is(value, item) or (isinstance(value, list) and value and all(
                         v is None or _is(v, item) for v in value))):
                     yield Problem(f"{path}.{name}", f"expected {_type_name(item)} or an array "
-                                  f"of them, got {_json_type(value)}")
+                                  f"of them, got {json_type(value)}")
                 continue
             if not _is(value, kind):
                 source = " (as in OHIF's docs example)" if name in DOCS_INSTANCE else ""
                 yield Problem(f"{path}.{name}", f"expected {_type_name(kind)}{source}, "
-                              f"got {_json_type(value)}")
+                              f"got {json_type(value)}")
             elif (problem := value_problem(name, value)) is not None:
                 yield Problem(f"{path}.{name}", problem)
         kind_ = Kind.of(md)
         for name, message in missing_attributes(md, kind_):
             yield Problem(f"{path}.{name}", message)
-        yield from _palette(md, path, parents)
+        yield from palette_problems(md, path, parents)
 
     def _frame_numbers(self) -> Iterator[Problem]:
         for sop, frames in self.frames.items():
-            yield from _multiframe(sop, frames)
-
-
-@dataclass(frozen=True)
-class _Frame:
-    """One entry of an SOP instance: its frame parameter (0: invalid) and NumberOfFrames."""
-
-    frame: int | None
-    path: str
-    number_of_frames: Any
-    sop_class: Any
-
-
-def _palette(md: Mapping[str, Any], path: str,
-             parents: Mapping[str, str | None]) -> Iterator[Problem]:
-    """A palette OHIF cannot use (:mod:`converter.mapping.palette`): where it throws, every study
-    of the file is blanked by its error boundary; otherwise this image is not shown."""
-    problem = instance_problem(md)
-    if problem is None:
-        return
-    where = (f"instance {md.get('SOPInstanceUID')} of series {parents.get('SeriesInstanceUID')} "
-             f"in study {parents.get('StudyInstanceUID')}")
-    effect = ("OHIF 3.13.2's metadata provider throws on it (reported to blank every study "
-              "of the file)" if throws_in_ohif(md) else "OHIF cannot show this image")
-    yield Problem(path, f"{where}: {problem}; {effect}. Make the file again with this "
-                  "version's snapshot or folder, which put the tables inline")
-
-
-def _multiframe(sop: str, entries: list[_Frame]) -> Iterator[Problem]:
-    """The entries of one SOP instance, as OHIF 3.13's ``dicomjson`` source reads them.
-
-    OHIF keeps the first entry of each instance and makes ``NumberOfFrames``
-    images of it, taking the url of the i-th entry as frame i; the cornerstone
-    loader's ``frame`` parameter is one-based (docs/format.md, "What the viewer was
-    measured to do").
-    """
-    first = entries[0]
-    count = first.number_of_frames
-    count = count if isinstance(count, int) and not isinstance(count, bool) else None
-    numbers = [e.frame for e in entries if e.frame != 0]  # 0 is reported with its url
-    if first.sop_class in WHOLE_MULTIFRAME_SOP_CLASSES:
-        for e in entries:
-            if e.frame is not None:
-                yield Problem(f"{e.path}.url", "a segmentation or dose object is read whole: "
-                              "no frame parameter")
-        return
-    if all(n is None for n in numbers):
-        if count is not None and count > 1 and len(entries) == 1:
-            yield Problem(f"{first.path}.metadata.NumberOfFrames", f"{count} frames in one "
-                          "entry without a frame parameter: OHIF shows frame 1 again and "
-                          f"again; give one entry per frame with frame=1..{count}")
-        return
-    for e in entries:
-        if e.frame is None:
-            yield Problem(f"{e.path}.url", f"no frame parameter, while other entries of {sop} "
-                          "have one")
-    got = [n for n in numbers if n is not None]
-    if got != list(range(1, len(got) + 1)):
-        shown = ", ".join(map(str, got[:12])) + (", ..." if len(got) > 12 else "")
-        yield Problem(first.path, f"frames of {sop} in document order are {shown}: OHIF "
-                      f"takes the i-th entry as frame i, so they must be 1..{len(got)}")
-    where = f"{first.path}.metadata.NumberOfFrames"
-    if count is None:
-        yield Problem(where, f"missing in the first entry of {sop}: OHIF keeps that entry "
-                      "and shows frame 1 only")
-    elif count != len(entries):
-        yield Problem(where, f"says {count} frames, but {sop} has {len(entries)} entries")
-
-
-def _url(url: Any, path: str) -> tuple[int | None, list[Problem]]:
-    """The entry's frame number (None without one) and the url's problems."""
-    if url is None:
-        return None, [Problem(path, "missing")]
-    if not isinstance(url, str):
-        return None, [Problem(path, f"expected a string, got {_json_type(url)}")]
-    if not url.startswith("dicomweb:"):
-        return None, [Problem(path, f"{url[:80]!r} does not start with 'dicomweb:' "
-                              "(the scheme OHIF's loader reads whole Part 10 objects with)")]
-    target = url.removeprefix("dicomweb:")
-    problems = []
-    parts = urlsplit(target)
-    if parts.scheme and parts.scheme not in ("http", "https"):
-        problems.append(Problem(path, f"scheme {parts.scheme!r}: a viewer fetches only "
-                                "http(s) or relative URLs"))
-    elif parts.scheme and not parts.netloc:
-        problems.append(Problem(path, "no host after the http(s) scheme"))
-    elif not target:
-        problems.append(Problem(path, "no URL after 'dicomweb:'"))
-    if parts.username or parts.password:
-        problems.append(Problem(path, "holds credentials, readable by every viewer"))
-    if any(c.isspace() for c in target):
-        problems.append(Problem(path, "holds unencoded whitespace"))
-    frames = parse_qs(parts.query, keep_blank_values=True).get("frame")
-    if frames is None:
-        return None, problems
-    if len(frames) > 1:
-        problems.append(Problem(path, "more than one frame parameter"))
-    if not frames[0].isdigit() or int(frames[0]) < 1:
-        problems.append(Problem(path, f"frame={frames[0]}: frame numbers are one-based "
-                                "(frame=0 does not load)"))
-        return 0, problems
-    return int(frames[0]), problems
+            yield from multiframe_problems(sop, frames)

@@ -1,4 +1,4 @@
-"""The OHIF DICOM JSON launch file: its model, instance URLs, and atomic writing.
+"""The OHIF DICOM JSON launch file's model: studies, series and instance entries.
 
 The reader is OHIF Viewer's ``dicomjson`` data source; the shape follows the
 example in OHIF's docs and ``.scripts/dicom-json-generator.js``::
@@ -7,29 +7,23 @@ example in OHIF's docs and ``.scripts/dicom-json-generator.js``::
                   "series": [{SeriesInstanceUID, ..., "instances": [
                       {"metadata": {...keyword form...}, "url": "dicomweb:<URL>"}]}]}]}
 
-The writer never talks HTTP: it gets mapped (keyword-form) instance metadata and
-an :class:`InstanceUrls` that knows where a viewer will fetch each object from.
+The model never talks HTTP: it gets mapped (keyword-form) instance metadata and
+an :class:`~converter.launch.urls.InstanceUrls` that knows where a viewer will fetch each
+object from. A multi-frame image becomes one entry per frame (PS3.3 C.7.6.6
+NumberOfFrames), see :func:`frame_entries`; the spec is docs/format.md.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import socket
-import tempfile
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
-import orjson
-
-from converter.errors import OutputError, UsageError
+from converter.launch.urls import (
+    InstanceUrls,
+    frame_url,
+)
 from converter.mapping.mapper import empty_value
-from converter.uids import quote_uid
 
 # Study and series fields of OHIF's docs example (plus the generator's extras),
 # with the VR that decides their empty value.
@@ -45,6 +39,8 @@ STUDY_FIELDS: tuple[tuple[str, str], ...] = (
     ("PatientSex", "CS"),
     ("PatientWeight", "DS"),
 )
+
+
 SERIES_FIELDS: tuple[tuple[str, str], ...] = (
     ("SeriesInstanceUID", "UI"),
     ("SeriesNumber", "IS"),
@@ -54,6 +50,7 @@ SERIES_FIELDS: tuple[tuple[str, str], ...] = (
     ("SeriesDate", "DA"),
     ("SeriesTime", "TM"),
 )
+
 
 # Multi-frame objects that OHIF reads whole (their frames are not a stack of
 # images): Segmentation, Label Map Segmentation, RT Dose, Parametric Map.
@@ -65,121 +62,6 @@ WHOLE_MULTIFRAME_SOP_CLASSES = frozenset(
         "1.2.840.10008.5.1.4.1.1.30",
     }
 )
-
-# --- instance URLs ------------------------------------------------------------
-
-
-class InstanceUrls(Protocol):
-    """Where a viewer fetches an instance (as a whole Part 10 object) and its document."""
-
-    def instance(self, study: str, series: str, instance: str) -> str:
-        """The URL (without the ``dicomweb:`` scheme) of the Part 10 object."""
-        ...
-
-    def document(self, study: str, series: str, instance: str) -> str | None:
-        """A URL that returns an encapsulated document's bytes, or None if there is none."""
-        ...
-
-
-def default_wado_uri_root(dicomweb_root: str) -> str:
-    """The WADO-URI root next to a DICOMweb root: last path segment -> ``wado``.
-
-    Orthanc ``/dicom-web`` -> ``/wado``; dcm4chee ``.../aets/AET/rs`` -> ``.../aets/AET/wado``.
-    Credentials in the root are dropped.
-    """
-    parts = urlsplit(dicomweb_root.rstrip("/"))
-    head, _, _last = parts.path.rpartition("/")
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, f"{head}/wado", "", ""))
-
-
-@dataclass(frozen=True)
-class WadoUriUrls:
-    """WADO-URI links (PS3.18 9): ``<root>?requestType=WADO&studyUID=..&contentType=...``.
-
-    ``contentType`` is written with a literal ``/``: Orthanc 1.10 answers 400 to
-    ``application%2Fdicom``. UIDs are percent-encoded (:func:`converter.uids.quote_uid`):
-    a conformant one (PS3.5 9.1: digits and dots) reads as it is.
-    """
-
-    root: str
-
-    def __post_init__(self) -> None:
-        parts = urlsplit(self.root)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise UsageError(f"--wado-uri-root {self.root!r} is not an http(s) URL")
-        if parts.username or parts.password:
-            raise UsageError(
-                "--wado-uri-root must not contain credentials: they would be written "
-                "into the launch file for every viewer to read"
-            )
-
-    def _query(self, study: str, series: str, instance: str, content_type: str) -> str:
-        joiner = "&" if "?" in self.root else "?"
-        return (
-            f"{self.root}{joiner}requestType=WADO&studyUID={quote_uid(study)}"
-            f"&seriesUID={quote_uid(series)}&objectUID={quote_uid(instance)}"
-            f"&contentType={content_type}"
-        )
-
-    def instance(self, study: str, series: str, instance: str) -> str:
-        return self._query(study, series, instance, "application/dicom")
-
-    def document(self, study: str, series: str, instance: str) -> str | None:
-        # PS3.18 9.1.2.1: an Encapsulated PDF may be asked for as application/pdf.
-        return self._query(study, series, instance, "application/pdf")
-
-
-@dataclass(frozen=True)
-class TemplateUrls:
-    """URLs from a template with ``{study}``, ``{series}`` and ``{instance}`` placeholders.
-
-    For static Part 10 files on a bucket, e.g.
-    ``https://bucket.example/dicom/{study}/{series}/{instance}.dcm``.
-    """
-
-    template: str
-    document_template: str | None = None
-
-    def __post_init__(self) -> None:
-        for name, text in (("--url-template", self.template),
-                           ("--document-url-template", self.document_template)):
-            if text is None:
-                continue
-            if "{instance}" not in text:
-                raise UsageError(f"{name} {text!r} needs an {{instance}} placeholder")
-            try:
-                text.format(study="1", series="2", instance="3")
-            except (KeyError, IndexError, ValueError) as exc:
-                raise UsageError(
-                    f"{name} {text!r}: only {{study}}, {{series}} and {{instance}} "
-                    f"placeholders are allowed ({exc})"
-                ) from exc
-            if urlsplit(text).username:
-                raise UsageError(f"{name} must not contain credentials")
-
-    def instance(self, study: str, series: str, instance: str) -> str:
-        return self.template.format(
-            study=quote_uid(study), series=quote_uid(series), instance=quote_uid(instance)
-        )
-
-    def document(self, study: str, series: str, instance: str) -> str | None:
-        if self.document_template is None:
-            return None
-        return self.document_template.format(
-            study=quote_uid(study), series=quote_uid(series), instance=quote_uid(instance)
-        )
-
-
-def frame_url(url: str, frame: int) -> str:
-    """Append the one-based ``frame=N`` parameter the cornerstone loader reads."""
-    return f"{url}{'&' if '?' in url else '?'}frame={frame}"
-
-
-# --- the model ----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -217,9 +99,6 @@ class Study:
 
     def to_json(self) -> dict[str, Any]:
         return {**self.fields, "series": [s.to_json() for s in self.series]}
-
-
-# --- building -----------------------------------------------------------------
 
 
 def _number_key(value: Any) -> tuple[int, float]:
@@ -352,83 +231,3 @@ def build_study(series_instances: Iterable[Sequence[Mapping[str, Any]]],
     fields["NumInstances"] = sum(len(g) for g in groups)
     fields["Modalities"] = "/".join(modalities)
     return Study(fields, tuple(built))
-
-
-def launch_file(studies: Iterable[Study]) -> dict[str, Any]:
-    """The whole document: ``{"studies": [...]}``."""
-    return {"studies": [s.to_json() for s in studies]}
-
-
-def dumps(document: Any, indent: int | None = None) -> bytes:
-    """Serialise deterministically as UTF-8 (non-ASCII kept), newline-terminated.
-
-    Compact output goes through orjson (several times faster than the stdlib on
-    large studies); ``indent`` and values orjson refuses (integers beyond 64
-    bits) use the stdlib encoder. Neither writes NaN: orjson writes ``null``.
-    """
-    if indent is None:
-        try:
-            return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
-        except orjson.JSONEncodeError:
-            pass
-    separators = (",", ":") if indent is None else (",", ": ")
-    text = json.dumps(document, ensure_ascii=False, allow_nan=False, indent=indent,
-                      separators=separators)
-    return (text + "\n").encode("utf-8")
-
-
-def temporary_owner() -> str:
-    """``host-pid`` of this process, written into temporary names (see :func:`is_stale`)."""
-    return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def is_stale(temporary: Path, max_age: float = 3600.0) -> bool:
-    """Whether a ``write_atomic`` temporary was left by a process that is gone.
-
-    Its owner is in the name: one on this host is checked directly (several
-    shards may be writing into the same folder right now); one from another
-    host (a shared file system) counts as gone once the file is an hour old.
-    """
-    mine = re.search(re.escape(f".{socket.gethostname()}-") + r"(\d+)\.[A-Za-z0-9_]+\.part$",
-                     temporary.name)
-    if mine:
-        try:
-            os.kill(int(mine.group(1)), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
-    try:
-        return time.time() - temporary.stat().st_mtime > max_age
-    except OSError:
-        return False
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
-
-    A reader (or a viewer) sees the old file or the whole new one, never a
-    truncated one, even if the process is killed mid-write.
-    """
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write {path}: folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{temporary_owner()}.", suffix=".part",
-                                   dir=folder)
-    except OSError as exc:
-        raise OutputError(f"cannot write into {folder}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
