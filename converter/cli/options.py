@@ -22,7 +22,8 @@ from converter.launch.urls import InstanceUrls, TemplateUrls, WadoUriUrls, defau
 from converter.output.store import INDEX_NAME, SingleFile, Store, StudyFolder
 from converter.output.targets import LocalTarget, Target, is_remote, open_target
 from converter.snapshot.selection import Shard
-from converter.source.client import DicomWebSource, StudyFilter
+from converter.source.client import DicomWebSource
+from converter.source.query import StudyFilter
 from converter.source.session import Credentials, RetryPolicy
 
 PASSWORD_ENV = "DICOMWEB2OHIF_PASSWORD"
@@ -117,7 +118,6 @@ def shard_of(args: argparse.Namespace, ui: Ui) -> Shard:
 
 
 Output = tuple[str, Path | None, Target | None]
-
 """(``stdout`` | ``file`` | ``folder``, local path, folder target) of an ``-o`` value."""
 
 

@@ -52,7 +52,6 @@ from converter.mapping.values import (
 )
 
 Warn = Callable[[str], None]
-
 """Receives one human-readable sentence per problem found in a usable answer."""
 
 
@@ -60,13 +59,11 @@ ENCAPSULATED_DOCUMENT_TAG = "00420011"
 
 
 MAX_SEQUENCE_DEPTH = 100
-
 """Sequence nesting refused beyond this: real SR content trees nest a few dozen
 levels at most, and deeper input would exhaust Python's recursion limit."""
 
 
 LARGE_VALUE = 65_536
-
 """Characters beyond which a value is warned about (kept whole): it is copied into
 the launch file every viewer downloads. Longer than any VR's maximum (PS3.5 Table
 6.2-1) except UC, UR, UT and LT's 10,240."""
@@ -297,7 +294,6 @@ _CONVERTERS: dict[str, Callable[[_Mapper, list[Any], str], list[Any]]] = {
     "DS": _Mapper.ds,
     "IS": _Mapper.is_,
 }
-
 """Per-VR value conversions; every other VR keeps its PS3.18 values as they are."""
 
 

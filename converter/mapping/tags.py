@@ -33,7 +33,6 @@ TAG_RE = re.compile(r"^[0-9A-Fa-f]{8}$")
 
 
 AS_IS_VRS = ALL_VRS - BINARY_VRS - {"SQ", "PN", "DS", "IS"}
-
 """VRs whose PS3.18 values the fast path writes as they are. Binary VRs carry
 no ``Value`` (PS3.18 F.2.7): they always take the slow path, which checks them."""
 

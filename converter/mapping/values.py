@@ -17,17 +17,14 @@ from converter.errors import MappingError
 TEXT_VRS = frozenset(
     {"AE", "AS", "AT", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
 )
-
 """VRs whose empty value is written as ``""``."""
 
 
 NUMERIC_VRS = frozenset({"DS", "FD", "FL", "IS", "SL", "SS", "SV", "UL", "US", "UV"})
-
 """VRs whose empty value is written as ``null``."""
 
 
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
-
 """VRs that PS3.18 F.2.7 carries as ``InlineBinary`` or ``BulkDataURI``."""
 
 

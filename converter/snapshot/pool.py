@@ -35,12 +35,10 @@ from converter.source.client import DicomWebSource
 from converter.uids import UNSAFE, is_safe_uid, shown
 
 _LIST = -1
-
 """Index of a study's series search among the requests in flight (series count from 0)."""
 
 
 _WHOLE = -2
-
 """Index of a study's study-level metadata request."""
 
 

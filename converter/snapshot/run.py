@@ -27,7 +27,6 @@ from converter.snapshot.selection import (
 from converter.source.client import DicomWebSource
 
 DEFAULT_WORKERS = 4
-
 """Concurrent metadata requests (chosen by measurement, see benchmarks/)."""
 
 

@@ -14,11 +14,11 @@ from converter.errors import (
     UsageError,
 )
 from converter.mapping.ps3_18 import first_value
-from converter.source.client import DicomWebSource, StudyFilter
+from converter.source.client import DicomWebSource
+from converter.source.query import StudyFilter
 from converter.uids import RULE, UNSAFE, is_safe_uid
 
 STUDY_REQUEST_MAX = 2000
-
 """The largest study (in instances, as the search counts them) asked for in one request.
 
 A run of many studies asks for each study's metadata at once (PS3.18 10.4.1.1.2):

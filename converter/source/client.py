@@ -21,7 +21,6 @@ import base64
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
@@ -30,6 +29,7 @@ from converter.errors import NotFoundError, ServerError
 from converter.mapping.ps3_18 import first_value
 from converter.source.answers import check_datasets, load_json
 from converter.source.failures import excerpt, never_connected, reason, stalled_in_body, tls_message
+from converter.source.query import STUDY_INCLUDES, StudyFilter
 from converter.source.session import (
     RETRY_STATUSES,
     Credentials,
@@ -43,25 +43,10 @@ from converter.source.session import (
 from converter.uids import quote_uid
 
 DEFAULT_TIMEOUT = 60.0
-
 """Seconds to wait for a connection or for the next bytes of an answer."""
 
 
-STUDY_FIELDS = (
-    "StudyDescription",
-    "ModalitiesInStudy",
-    "NumberOfStudyRelatedSeries",
-    "NumberOfStudyRelatedInstances",
-)
-
-"""Optional study attributes asked for with ``includefield`` (PS3.18 10.6.1.2)."""
-
-
-_STUDY_INCLUDES = tuple(("includefield", name) for name in STUDY_FIELDS)
-
-
 ACCEPT_JSON = {"Accept": "application/dicom+json, application/json"}
-
 """PS3.18 8.7.3.5 (QIDO-RS) and 10.4.1.1.2 (metadata): DICOM JSON, plain JSON as a fallback."""
 
 
@@ -69,32 +54,6 @@ T = TypeVar("T")
 
 
 Warn = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class StudyFilter:
-    """QIDO-RS study matching keys (PS3.18 10.6.1.2, PS3.4 C.2.2.2).
-
-    ``study_date`` takes a single date or a range ``20200101-20201231`` (either
-    end may be left open). Empty fields do not filter.
-    """
-
-    patient_id: str | None = None
-    study_date: str | None = None
-    modality: str | None = None
-    accession_number: str | None = None
-
-    def as_params(self) -> dict[str, str]:
-        pairs = {
-            "PatientID": self.patient_id,
-            "StudyDate": self.study_date,
-            "ModalitiesInStudy": self.modality,
-            "AccessionNumber": self.accession_number,
-        }
-        return {k: v for k, v in pairs.items() if v}
-
-    def is_empty(self) -> bool:
-        return not self.as_params()
 
 
 class DicomWebSource:
@@ -282,7 +241,7 @@ class DicomWebSource:
                        offset: int | None = None) -> list[dict[str, Any]]:
         """One QIDO-RS ``GET {root}/studies`` page with the filter's matching keys."""
         params: list[tuple[str, str]] = list((study_filter or StudyFilter()).as_params().items())
-        params += _STUDY_INCLUDES
+        params += STUDY_INCLUDES
         params += [(key, str(value)) for key, value in (("limit", limit), ("offset", offset))
                    if value is not None]
         return self._datasets(f"{self.root}/studies", params)
@@ -326,7 +285,7 @@ class DicomWebSource:
     def find_study(self, study_uid: str) -> dict[str, Any]:
         """The QIDO-RS study record of one UID, or :class:`NotFoundError`."""
         found = self._datasets(f"{self.root}/studies",
-                               [("StudyInstanceUID", study_uid), *_STUDY_INCLUDES])
+                               [("StudyInstanceUID", study_uid), *STUDY_INCLUDES])
         for study in found:
             if first_value(study, "0020000D") == study_uid:
                 return study

@@ -17,7 +17,6 @@ import requests
 from converter.errors import ServerError, UsageError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
 """Answers that say "try again later" (RFC 9110 15.6, RFC 6585 4)."""
 
 
