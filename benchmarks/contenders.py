@@ -30,10 +30,14 @@ def floor(root: str, paths: list[str], workers: int, encoding: str) -> None:
     def get(path: str) -> int:
         session = getattr(local, "s", None) or requests.Session()
         local.s = session
-        answer = session.get(root + path,
-                             headers={"Accept": "application/dicom+json, application/json",
-                                      "Accept-Encoding": encoding},
-                             timeout=120)
+        answer = session.get(
+            root + path,
+            headers={
+                "Accept": "application/dicom+json, application/json",
+                "Accept-Encoding": encoding,
+            },
+            timeout=120,
+        )
         answer.raise_for_status()
         return len(answer.content)
 

@@ -80,8 +80,18 @@ def _run(argv: list[str]) -> tuple[float, str]:
 
 
 def ours(folder: Path, out: Path, jobs: int | None) -> tuple[float, int]:
-    argv = [sys.executable, "-m", "converter", "folder", str(folder),
-            "--url-prefix", "https://files.example/dicom/", "-o", str(out), "-q"]
+    argv = [
+        sys.executable,
+        "-m",
+        "converter",
+        "folder",
+        str(folder),
+        "--url-prefix",
+        "https://files.example/dicom/",
+        "-o",
+        str(out),
+        "-q",
+    ]
     if jobs is not None:
         argv += ["--jobs", str(jobs)]
     seconds, _ = _run(argv)
@@ -124,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 times[name].append(contenders[name]()[0])
     rate = {name: args.files / statistics.median(t) for name, t in times.items()}
-    print(f"{args.files} files ({args.rows}x{args.rows} CT, {size / args.files / 1024:.0f} KiB "
-          f"each), {args.runs} rounds, {os.cpu_count()} CPUs, whole-process wall time")
+    print(
+        f"{args.files} files ({args.rows}x{args.rows} CT, {size / args.files / 1024:.0f} KiB "
+        f"each), {args.runs} rounds, {os.cpu_count()} CPUs, whole-process wall time"
+    )
     for name in names:
         print(f"  {name:16s} {statistics.median(times[name]):6.2f} s  {rate[name]:7.0f} files/s")
     for name in ("folder", "folder --jobs 1"):

@@ -101,8 +101,18 @@ def _timed(cmd: list[str]) -> float:
 def floor(root: str, paths_file: Path, workers: int) -> float:
     """(a) or (a') as a whole process."""
     encoding = "identity" if on_loopback(root) else "gzip, deflate"  # as snapshot asks
-    return _timed([sys.executable, "-m", "benchmarks.contenders", "floor", root,
-                   str(paths_file), str(workers), encoding])
+    return _timed(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.contenders",
+            "floor",
+            root,
+            str(paths_file),
+            str(workers),
+            encoding,
+        ]
+    )
 
 
 def naive(root: str) -> float:
@@ -113,8 +123,21 @@ def naive(root: str) -> float:
 def ours(root: str, workers: int, out: Path, limit: int | None = None) -> tuple[float, int]:
     """(c) the CLI as a whole process; returns (seconds, peak RSS in KiB)."""
     shutil.rmtree(out, ignore_errors=True)
-    cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "converter", "snapshot", root,
-           "--workers", str(workers), "-q", "-o", f"{out}/"]
+    cmd = [
+        "/usr/bin/time",
+        "-f",
+        "%M",
+        sys.executable,
+        "-m",
+        "converter",
+        "snapshot",
+        root,
+        "--workers",
+        str(workers),
+        "-q",
+        "-o",
+        f"{out}/",
+    ]
     if limit:
         cmd += ["--limit", str(limit)]
     started = time.perf_counter()
@@ -125,13 +148,15 @@ def ours(root: str, workers: int, out: Path, limit: int | None = None) -> tuple[
     return seconds, int(done.stderr.strip().splitlines()[-1])
 
 
-def mapper_vs_dcmjs(root: str, pairs: list[tuple[str, str]],
-                    passes: int = 5) -> tuple[float, float]:
+def mapper_vs_dcmjs(
+    root: str, pairs: list[tuple[str, str]], passes: int = 5
+) -> tuple[float, float]:
     """Instances/second of map_dataset and of dcmjs naturalizeDataset, mapping only."""
     datasets: list[dict[str, Any]] = []
     for s, se in pairs:
-        datasets.extend(requests.get(f"{root}/studies/{s}/series/{se}/metadata",
-                                     timeout=120).json())
+        datasets.extend(
+            requests.get(f"{root}/studies/{s}/series/{se}/metadata", timeout=120).json()
+        )
     for ds in datasets[:200]:  # warm the tag cache, as node warms its JIT below
         map_dataset(ds)
     started = time.perf_counter()
@@ -139,8 +164,12 @@ def mapper_vs_dcmjs(root: str, pairs: list[tuple[str, str]],
         for ds in datasets:
             map_dataset(ds)
     python_rate = passes * len(datasets) / (time.perf_counter() - started)
-    done = subprocess.run(["node", str(NODE_SCRIPT), "--bench", str(passes)],
-                          input=json.dumps(datasets).encode(), capture_output=True, check=True)
+    done = subprocess.run(
+        ["node", str(NODE_SCRIPT), "--bench", str(passes)],
+        input=json.dumps(datasets).encode(),
+        capture_output=True,
+        check=True,
+    )
     result = json.loads(done.stdout)
     return python_rate, result["instances"] / result["seconds"]
 
@@ -162,11 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         root = server.dicomweb_url
         pairs = series_list(root)
         series_file = out.parent / f"{out.name}-series.json"
-        series_file.write_text(json.dumps(
-            [f"/studies/{s}/series/{se}/metadata" for s, se in pairs]))
+        series_file.write_text(
+            json.dumps([f"/studies/{s}/series/{se}/metadata" for s, se in pairs])
+        )
         studies_file = out.parent / f"{out.name}-studies.json"
-        studies_file.write_text(json.dumps(
-            [f"/studies/{s}/metadata" for s in sorted({s for s, _ in pairs})]))
+        studies_file.write_text(
+            json.dumps([f"/studies/{s}/metadata" for s in sorted({s for s, _ in pairs})])
+        )
         ours(root, args.workers, out)  # warm the server's caches and the OS page cache
         times: dict[str, list[float]] = {"a": [], "a2": [], "b": [], "c": []}
         for _ in range(args.runs):
@@ -176,33 +207,45 @@ def main(argv: list[str] | None = None) -> int:
             times["c"].append(ours(root, args.workers, out)[0])
         rate = {k: count / statistics.median(v) for k, v in times.items()}
         for name, seconds in times.items():  # rounds vary on a shared machine: show them
-            print(f"  rounds {name:>2}: " + " ".join(f"{t:5.2f}" for t in seconds) + " s",
-                  file=sys.stderr)
+            print(
+                f"  rounds {name:>2}: " + " ".join(f"{t:5.2f}" for t in seconds) + " s",
+                file=sys.stderr,
+            )
 
         def ratio(one: str, other: str) -> str:
             """Median of the per-round time ratios, and their range."""
             rounds = [x / y for x, y in zip(times[one], times[other], strict=True)]
             return f"{statistics.median(rounds):.2f}x ({min(rounds):.2f}-{max(rounds):.2f})"
 
-        print(f"server: Orthanc, {args.studies} studies x {args.series} series x "
-              f"{args.instances} instances = {count}; workers {args.workers}; {args.runs} rounds")
+        print(
+            f"server: Orthanc, {args.studies} studies x {args.series} series x "
+            f"{args.instances} instances = {count}; workers {args.workers}; {args.runs} rounds"
+        )
         print(f"(a)  raw series metadata fetch (floor) {rate['a']:8.0f} instances/s")
         print(f"(a') raw study metadata fetch          {rate['a2']:8.0f} instances/s")
         print(f"(b)  naive dicomweb-client+pydicom     {rate['b']:8.0f} instances/s")
         print(f"(c)  dicomweb2ohif snapshot            {rate['c']:8.0f} instances/s")
-        print(f"time ratios, median of the rounds (range): c/a {ratio('c', 'a')}, "
-              f"c/a' {ratio('c', 'a2')}, b/c {ratio('b', 'c')}, b/a {ratio('b', 'a')}")
+        print(
+            f"time ratios, median of the rounds (range): c/a {ratio('c', 'a')}, "
+            f"c/a' {ratio('c', 'a2')}, b/c {ratio('b', 'c')}, b/a {ratio('b', 'a')}"
+        )
         py, js = mapper_vs_dcmjs(root, pairs)
-        print(f"mapper alone {py:,.0f} instances/s vs dcmjs naturalizeDataset {js:,.0f} "
-              f"instances/s: {py / js:.1f}x")
+        print(
+            f"mapper alone {py:,.0f} instances/s vs dcmjs naturalizeDataset {js:,.0f} "
+            f"instances/s: {py / js:.1f}x"
+        )
         _, peak_small = ours(root, args.workers, out, limit=10)
         _, peak_all = ours(root, args.workers, out)
         written = json.loads((out / "index.json").read_text())["studies"]
         total = sum(e["NumInstances"] for e in written)
-        print(f"count check: {len(written)} studies, {total} instances written, "
-              f"the server holds {count}: {'OK' if total == count else 'MISMATCH'}")
-        print(f"peak memory of (c): {peak_small / 1024:.0f} MiB for 10 studies, "
-              f"{peak_all / 1024:.0f} MiB for {args.studies} studies")
+        print(
+            f"count check: {len(written)} studies, {total} instances written, "
+            f"the server holds {count}: {'OK' if total == count else 'MISMATCH'}"
+        )
+        print(
+            f"peak memory of (c): {peak_small / 1024:.0f} MiB for 10 studies, "
+            f"{peak_all / 1024:.0f} MiB for {args.studies} studies"
+        )
         for workers in [int(w) for w in args.sweep.split(",") if w]:
             swept = [ours(root, workers, out)[0] for _ in range(args.runs)]
             print(f"workers {workers}: {count / statistics.median(swept):.0f} instances/s")

@@ -41,8 +41,10 @@ stay under the 255 bytes a file name may have on common file systems."""
 UNSAFE = "not safe in a file name, a request path or a query"
 """How a refused UID is described in messages (tests match on it)."""
 
-RULE = (f"letters, digits, '.', '-' and '_', at most {SAFE_MAX} characters, starting with "
-        "a letter or digit, no '..'")
+RULE = (
+    f"letters, digits, '.', '-' and '_', at most {SAFE_MAX} characters, starting with "
+    "a letter or digit, no '..'"
+)
 """The safe set in words, for usage errors."""
 
 _CONFORMANT = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
@@ -78,9 +80,13 @@ def is_safe_uid(uid: str) -> bool:
     characters, whitespace, ``%``, ``?``, ``#``, ``&``, ``=``, ``+``, ``;``,
     quotes, brackets and non-ASCII are not.
     """
-    return (isinstance(uid, str) and 0 < len(uid) <= SAFE_MAX
-            and _SAFE.fullmatch(uid) is not None and ".." not in uid
-            and _RESERVED.fullmatch(uid) is None)
+    return (
+        isinstance(uid, str)
+        and 0 < len(uid) <= SAFE_MAX
+        and _SAFE.fullmatch(uid) is not None
+        and ".." not in uid
+        and _RESERVED.fullmatch(uid) is None
+    )
 
 
 def quote_uid(uid: str) -> str:
@@ -105,8 +111,7 @@ def shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
-def nonconformant_note(study_uid: str,
-                       groups: Iterable[Sequence[Mapping[str, Any]]]) -> str | None:
+def nonconformant_note(study_uid: str, groups: Iterable[Sequence[Mapping[str, Any]]]) -> str | None:
     """The one warning for a study whose UIDs are kept although not PS3.5 9.1-conformant.
 
     ``groups`` are the mapped instances of each series. The warning names the
@@ -131,7 +136,9 @@ def nonconformant_note(study_uid: str,
             parts.append(f"{what} {shown(first)}{more}")
     if not parts:
         return None
-    return (f"study {shown(study_uid)}: UIDs not conformant to PS3.5 9.1 (digits and dots, "
-            f"no leading zeros, at most {CONFORMANT_MAX} characters): {', '.join(parts)}; "
-            "kept as they are (safe in file names and URLs), though other DICOM tools may "
-            "refuse them")
+    return (
+        f"study {shown(study_uid)}: UIDs not conformant to PS3.5 9.1 (digits and dots, "
+        f"no leading zeros, at most {CONFORMANT_MAX} characters): {', '.join(parts)}; "
+        "kept as they are (safe in file names and URLs), though other DICOM tools may "
+        "refuse them"
+    )

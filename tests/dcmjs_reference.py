@@ -35,8 +35,11 @@ def naturalize(datasets: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], di
     """dcmjs' naturalized datasets and the key dcmjs gave every tag."""
     ensure_dcmjs()
     done = subprocess.run(
-        ["node", str(SCRIPT)], input=json.dumps(datasets).encode(), capture_output=True,
-        check=True, timeout=300,
+        ["node", str(SCRIPT)],
+        input=json.dumps(datasets).encode(),
+        capture_output=True,
+        check=True,
+        timeout=300,
     )
     answer = json.loads(done.stdout)
     return answer["natural"], answer["names"]
@@ -73,8 +76,12 @@ def _number(value: Any, vr: str) -> Any:
     return number
 
 
-def expected(ps318: dict[str, Any], natural: dict[str, Any], names: dict[str, str],
-             keep_private: bool = False) -> dict[str, Any]:
+def expected(
+    ps318: dict[str, Any],
+    natural: dict[str, Any],
+    names: dict[str, str],
+    keep_private: bool = False,
+) -> dict[str, Any]:
     """What the mapper must give for ``ps318``, derived from dcmjs' ``natural`` answer."""
     out: dict[str, Any] = {}
     for tag, element in ps318.items():
@@ -96,7 +103,9 @@ def expected(ps318: dict[str, Any], natural: dict[str, Any], names: dict[str, st
             continue
         if vr == "SQ":
             items = value if isinstance(value, list) else [value]
-            out[name] = [expected(i, n, names, keep_private) for i, n in zip(values, items, strict=True)]
+            out[name] = [
+                expected(i, n, names, keep_private) for i, n in zip(values, items, strict=True)
+            ]
             continue
         many = value if len(values) > 1 else [value]
         if vr == "PN":

@@ -61,9 +61,16 @@ class Fault(Enum):
 TRANSIENT = tuple(f for f in Fault if f not in (Fault.NOT_FOUND, Fault.ECHO_REQUEST))
 """Every fault a busy server gives, which a client gets over by asking again."""
 
-_STATUS = {Fault.HTTP_500: 500, Fault.HTTP_502: 502, Fault.HTTP_503: 503, Fault.HTTP_504: 504,
-           Fault.HTTP_503_RETRY_AFTER: 503, Fault.HTTP_429: 429,
-           Fault.HTTP_429_RETRY_AFTER: 429, Fault.NOT_FOUND: 404}
+_STATUS = {
+    Fault.HTTP_500: 500,
+    Fault.HTTP_502: 502,
+    Fault.HTTP_503: 503,
+    Fault.HTTP_504: 504,
+    Fault.HTTP_503_RETRY_AFTER: 503,
+    Fault.HTTP_429: 429,
+    Fault.HTTP_429_RETRY_AFTER: 429,
+    Fault.NOT_FOUND: 404,
+}
 _FORWARDED_HEADERS = ("Accept", "Authorization", "Content-Type", "X-Api-Key")
 _RETURNED_HEADERS = ("Content-Type", "Warning", "WWW-Authenticate", "Retry-After")
 
@@ -164,25 +171,38 @@ class FaultProxy:
 
 
 def _html() -> bytes:
-    return (b"<!DOCTYPE html><html><head><title>503 Service Unavailable</title></head>"
-            b"<body><h1>Down for maintenance</h1><p>Please try again later.</p></body></html>")
+    return (
+        b"<!DOCTYPE html><html><head><title>503 Service Unavailable</title></head>"
+        b"<body><h1>Down for maintenance</h1><p>Please try again later.</p></body></html>"
+    )
 
 
 def _wrong_shape(draw: random.Random) -> bytes:
-    return json.dumps(draw.choice([
-        {"error": "Internal error", "details": "database locked"},
-        [1, 2, 3],
-        [["not", "a", "dataset"]],
-        "OK",
-    ])).encode()
+    return json.dumps(
+        draw.choice(
+            [
+                {"error": "Internal error", "details": "database locked"},
+                [1, 2, 3],
+                [["not", "a", "dataset"]],
+                "OK",
+            ]
+        )
+    ).encode()
 
 
 @contextmanager
-def fault_proxy(upstream: str, *, seed: int = 0, chance: float = 0.0,
-                kinds: Sequence[Fault] = TRANSIENT, stall: float = 3.0,
-                rules: Sequence[Rule] = (), rewriters: Sequence[Rewriter] = (),
-                unfaulted: Sequence[str] = (),
-                tls: ssl.SSLContext | None = None) -> Iterator[FaultProxy]:
+def fault_proxy(
+    upstream: str,
+    *,
+    seed: int = 0,
+    chance: float = 0.0,
+    kinds: Sequence[Fault] = TRANSIENT,
+    stall: float = 3.0,
+    rules: Sequence[Rule] = (),
+    rewriters: Sequence[Rewriter] = (),
+    unfaulted: Sequence[str] = (),
+    tls: ssl.SSLContext | None = None,
+) -> Iterator[FaultProxy]:
     """Run a proxy to ``upstream`` (e.g. ``http://127.0.0.1:8042``) on a free loopback port.
 
     ``chance``: the share of requests faulted at random (seeded by ``seed``) with
@@ -196,9 +216,17 @@ def fault_proxy(upstream: str, *, seed: int = 0, chance: float = 0.0,
     if host not in ("127.0.0.1", "localhost"):
         raise ValueError("the fault proxy only forwards to loopback")
     scheme = "https" if tls is not None else "http"
-    state = FaultProxy(url="", upstream=upstream, seed=seed, chance=chance, kinds=tuple(kinds),
-                       stall=stall, rules=list(rules), rewriters=list(rewriters),
-                       unfaulted=tuple(unfaulted))
+    state = FaultProxy(
+        url="",
+        upstream=upstream,
+        seed=seed,
+        chance=chance,
+        kinds=tuple(kinds),
+        stall=stall,
+        rules=list(rules),
+        rewriters=list(rewriters),
+        unfaulted=tuple(unfaulted),
+    )
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -222,26 +250,41 @@ def fault_proxy(upstream: str, *, seed: int = 0, chance: float = 0.0,
                 items = sorted(self.headers.items(), key=lambda kv: kv[0] not in first)
                 shown = "".join(f"<li>{k}: {v}</li>" for k, v in items)
                 echo = f'299 proxy "{self.headers.get("Authorization", "")}"'
-                self._send(500, f"<html><ul>{shown}</ul></html>".encode(), "text/html",
-                           {"Warning": echo})
+                self._send(
+                    500, f"<html><ul>{shown}</ul></html>".encode(), "text/html", {"Warning": echo}
+                )
                 return
             if fault is Fault.HTML:
                 self._send(200, _html(), "text/html; charset=utf-8")
                 return
             if fault is Fault.WRONG_SHAPE:
-                self._send(200, _wrong_shape(random.Random(f"{state.seed}|{path}")),
-                           "application/dicom+json")
+                self._send(
+                    200,
+                    _wrong_shape(random.Random(f"{state.seed}|{path}")),
+                    "application/dicom+json",
+                )
                 return
             status, headers, body = self._forward(path)
             if status == 200 and state.rewriters:
                 body, headers = self._rewrite(path, body, headers)
             if fault is Fault.TRUNCATED:
-                self._send(status, body, headers.get("Content-Type", ""), headers,
-                           cut=max(1, len(body) // 2))
+                self._send(
+                    status,
+                    body,
+                    headers.get("Content-Type", ""),
+                    headers,
+                    cut=max(1, len(body) // 2),
+                )
                 return
             if fault is Fault.STALL_BODY:
-                self._send(status, body, headers.get("Content-Type", ""), headers,
-                           cut=max(1, len(body) // 2), stall=state.stall)
+                self._send(
+                    status,
+                    body,
+                    headers.get("Content-Type", ""),
+                    headers,
+                    cut=max(1, len(body) // 2),
+                    stall=state.stall,
+                )
                 return
             self._send(status, body, headers.get("Content-Type", ""), headers)
 
@@ -258,8 +301,9 @@ def fault_proxy(upstream: str, *, seed: int = 0, chance: float = 0.0,
             finally:
                 connection.close()
 
-        def _rewrite(self, path: str, body: bytes,
-                     headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        def _rewrite(
+            self, path: str, body: bytes, headers: dict[str, str]
+        ) -> tuple[bytes, dict[str, str]]:
             if "json" not in headers.get("Content-Type", ""):
                 return body, headers
             document: Any = json.loads(body)
@@ -276,13 +320,20 @@ def fault_proxy(upstream: str, *, seed: int = 0, chance: float = 0.0,
             elif fault is Fault.HTTP_429_RETRY_AFTER:
                 headers["Retry-After"] = formatdate(time.time() + 1, usegmt=True)
             text = {429: b"Too Many Requests", 404: b'{"error": "Unknown resource"}'}.get(
-                _STATUS[fault], b"<html><body>Server busy</body></html>")
+                _STATUS[fault], b"<html><body>Server busy</body></html>"
+            )
             kind = "application/json" if fault is Fault.NOT_FOUND else "text/html"
             self._send(_STATUS[fault], text, kind, headers)
 
-        def _send(self, status: int, body: bytes, content_type: str,
-                  headers: dict[str, str] | None = None, cut: int | None = None,
-                  stall: float = 0.0) -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            content_type: str,
+            headers: dict[str, str] | None = None,
+            cut: int | None = None,
+            stall: float = 0.0,
+        ) -> None:
             try:
                 self.send_response(status)
                 if content_type:
@@ -306,8 +357,9 @@ def fault_proxy(upstream: str, *, seed: int = 0, chance: float = 0.0,
             self.close_connection = True
             try:
                 # SO_LINGER 0: close with a TCP RST, as a crashed server or load balancer does.
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                           b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
                 self.connection.close()
             except OSError:
                 pass
@@ -323,8 +375,9 @@ def fault_proxy(upstream: str, *, seed: int = 0, chance: float = 0.0,
 
     server = Server(("127.0.0.1", 0), Handler)
     if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True,
-                                        do_handshake_on_connect=False)
+        server.socket = tls.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
     state.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -50,8 +50,11 @@ class FaultServer:
 
 
 @contextmanager
-def fault_server(routes: dict[str, Route], default: Canned | None = None,
-                 headers_seen: list[dict[str, str]] | None = None) -> Iterator[FaultServer]:
+def fault_server(
+    routes: dict[str, Route],
+    default: Canned | None = None,
+    headers_seen: list[dict[str, str]] | None = None,
+) -> Iterator[FaultServer]:
     """Serve ``routes`` (path without query -> answer) on a free loopback port.
 
     ``headers_seen`` receives the request headers of every request.
@@ -90,7 +93,7 @@ def fault_server(routes: dict[str, Route], default: Canned | None = None,
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 for start in range(0, len(answer.body), 1 << 16):
-                    piece = answer.body[start:start + (1 << 16)]
+                    piece = answer.body[start : start + (1 << 16)]
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
                 self.wfile.write(b"0\r\n\r\n")
                 return

@@ -125,7 +125,9 @@ def _check() -> int:
             (instance_id,) = orthanc.upload([path])
             tags = orthanc.get(f"/instances/{instance_id}/simplified-tags").json()
             if tags["SOPInstanceUID"] in seen:
-                problems.append(f"{path.name}: SOP Instance UID also in {seen[tags['SOPInstanceUID']]}")
+                problems.append(
+                    f"{path.name}: SOP Instance UID also in {seen[tags['SOPInstanceUID']]}"
+                )
             seen[tags["SOPInstanceUID"]] = path.name
             series.add((tags["StudyInstanceUID"], tags["SeriesInstanceUID"]))
         for study_uid, series_uid in sorted(series):

@@ -51,7 +51,10 @@ EVERY_VR = {
     "00080060": {"vr": "CS"},
     "00080090": {"vr": "PN", "Value": [{"Alphabetic": "Doe^John"}]},
     "00081030": {"vr": "LO", "Value": ["desc"]},
-    "00081070": {"vr": "PN", "Value": [{"Alphabetic": "A"}, {"Alphabetic": "B", "Ideographic": "乙"}]},
+    "00081070": {
+        "vr": "PN",
+        "Value": [{"Alphabetic": "A"}, {"Alphabetic": "B", "Ideographic": "乙"}],
+    },
     "00081140": {"vr": "SQ", "Value": [{"00081150": {"vr": "UI", "Value": ["1.2.3"]}}]},
     "00081190": {"vr": "UR", "Value": ["http://example/x"]},
     "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎"}]},
@@ -89,11 +92,19 @@ EVERY_VR = {
     "0008AAAA": {"vr": "LO", "Value": ["unknown public"]},
     "60003000": {"vr": "OW", "BulkDataURI": "http://s/overlay"},
     "7FE00010": {"vr": "OW", "BulkDataURI": "http://s/pixels"},
-    "0040A730": {"vr": "SQ", "Value": [
-        {"0040A010": {"vr": "CS", "Value": ["CONTAINS"]},
-         "0040A043": {"vr": "SQ", "Value": [{"00080100": {"vr": "SH", "Value": ["121071"]}}]},
-         "0040A730": {"vr": "SQ"}},
-    ]},
+    "0040A730": {
+        "vr": "SQ",
+        "Value": [
+            {
+                "0040A010": {"vr": "CS", "Value": ["CONTAINS"]},
+                "0040A043": {
+                    "vr": "SQ",
+                    "Value": [{"00080100": {"vr": "SH", "Value": ["121071"]}}],
+                },
+                "0040A730": {"vr": "SQ"},
+            },
+        ],
+    },
 }
 
 

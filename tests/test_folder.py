@@ -38,8 +38,10 @@ def read_json(path: Path) -> Any:
 
 
 def sop_names(files: list[Path]) -> dict[str, str]:
-    return {pydicom.dcmread(p, stop_before_pixels=True, force=True).SOPInstanceUID: p.name
-            for p in files}
+    return {
+        pydicom.dcmread(p, stop_before_pixels=True, force=True).SOPInstanceUID: p.name
+        for p in files
+    }
 
 
 # --- data ---------------------------------------------------------------------------
@@ -79,10 +81,12 @@ def realworld_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class TestLaunchFile:
-    def test_every_fixture_instance_and_frame(self, fixture_launch: dict[str, Any],
-                                              fixture_headers: list[pydicom.Dataset]) -> None:
-        entries = [e for st in fixture_launch["studies"] for se in st["series"]
-                   for e in se["instances"]]
+    def test_every_fixture_instance_and_frame(
+        self, fixture_launch: dict[str, Any], fixture_headers: list[pydicom.Dataset]
+    ) -> None:
+        entries = [
+            e for st in fixture_launch["studies"] for se in st["series"] for e in se["instances"]
+        ]
         frames = {h.SOPInstanceUID: int(h.get("NumberOfFrames", 1)) for h in fixture_headers}
         assert len(entries) == sum(frames.values())
         assert {e["metadata"]["SOPInstanceUID"] for e in entries} == set(frames)
@@ -90,15 +94,25 @@ class TestLaunchFile:
     def test_urls_are_prefix_plus_path(self, fixture_launch: dict[str, Any]) -> None:
         ct = fixture_launch["studies"][0]["series"][0]["instances"][0]
         assert ct["url"] == f"dicomweb:{PREFIX}study_a/ct/CT001.dcm"
-        us = [e["url"] for st in fixture_launch["studies"] for se in st["series"]
-              for e in se["instances"] if se["Modality"] == "US"]
+        us = [
+            e["url"]
+            for st in fixture_launch["studies"]
+            for se in st["series"]
+            for e in se["instances"]
+            if se["Modality"] == "US"
+        ]
         assert us == [f"dicomweb:{PREFIX}study_b/us/US_MF001.dcm?frame={n}" for n in range(1, 6)]
 
     def test_pdf_opens_from_the_launch_file(self, fixture_launch: dict[str, Any]) -> None:
         import base64
 
-        doc = next(e["metadata"] for st in fixture_launch["studies"] for se in st["series"]
-                   for e in se["instances"] if se["Modality"] == "DOC")
+        doc = next(
+            e["metadata"]
+            for st in fixture_launch["studies"]
+            for se in st["series"]
+            for e in se["instances"]
+            if se["Modality"] == "DOC"
+        )
         pdf = base64.b64decode(doc["EncapsulatedDocument"]["InlineBinary"])
         assert pdf.startswith(b"%PDF-1.4") and b"%%EOF" in pdf
         assert pdf == pydicom.dcmread(FIXTURE_DICOM / "study_a/doc/PDF001.dcm").EncapsulatedDocument
@@ -108,8 +122,19 @@ class TestLaunchFile:
 
     def test_no_private_tags_unless_kept(self, tmp_path: Path) -> None:
         out = tmp_path / "p.json"
-        assert run("folder", str(FIXTURE_DICOM / "study_a"), "--url-prefix", PREFIX,
-                   "--keep-private", "-o", str(out), "-q") == 0
+        assert (
+            run(
+                "folder",
+                str(FIXTURE_DICOM / "study_a"),
+                "--url-prefix",
+                PREFIX,
+                "--keep-private",
+                "-o",
+                str(out),
+                "-q",
+            )
+            == 0
+        )
         ct = read_json(out)["studies"][0]["series"][0]["instances"][0]["metadata"]
         assert ct["00091001"] == "private value"
         assert ct["00091002"][0]["00091003"]
@@ -118,8 +143,20 @@ class TestLaunchFile:
         copies(tmp_path / "in", 140)
         outs = [tmp_path / f"{jobs}.json" for jobs in (1, 2, 2)]
         for jobs, out in zip((1, 2, 2), outs, strict=True):
-            assert run("folder", str(tmp_path / "in"), "--url-prefix", PREFIX, "--jobs",
-                       str(jobs), "-o", str(out), "-q") == 0
+            assert (
+                run(
+                    "folder",
+                    str(tmp_path / "in"),
+                    "--url-prefix",
+                    PREFIX,
+                    "--jobs",
+                    str(jobs),
+                    "-o",
+                    str(out),
+                    "-q",
+                )
+                == 0
+            )
         assert outs[0].read_bytes() == outs[1].read_bytes() == outs[2].read_bytes()
         assert read_json(outs[0])["studies"][0]["NumInstances"] == 140
 
@@ -141,8 +178,12 @@ class TestUrls:
             prefix = f"http://127.0.0.1:{server.server_address[1]}/"
             out = tmp_path / "out.json"
             assert run("folder", str(root), "--url-prefix", prefix, "-o", str(out), "-q") == 0
-            urls = [e["url"] for st in read_json(out)["studies"] for se in st["series"]
-                    for e in se["instances"]]
+            urls = [
+                e["url"]
+                for st in read_json(out)["studies"]
+                for se in st["series"]
+                for e in se["instances"]
+            ]
             assert f"dicomweb:{prefix}with%20space/CT%20%231.dcm" in urls
             assert f"dicomweb:{prefix}per%25cent/a%3Fb.dcm" in urls
             by_name = {}
@@ -155,15 +196,28 @@ class TestUrls:
             server.shutdown()
             server.server_close()
 
-    @pytest.mark.parametrize(("prefix", "url"), [
-        ("https://h.example/data", "dicomweb:https://h.example/data/ct/CT001.dcm"),
-        ("/dicom", "dicomweb:/dicom/ct/CT001.dcm"),
-        ("", "dicomweb:ct/CT001.dcm"),
-    ])
+    @pytest.mark.parametrize(
+        ("prefix", "url"),
+        [
+            ("https://h.example/data", "dicomweb:https://h.example/data/ct/CT001.dcm"),
+            ("/dicom", "dicomweb:/dicom/ct/CT001.dcm"),
+            ("", "dicomweb:ct/CT001.dcm"),
+        ],
+    )
     def test_prefix_forms(self, prefix: str, url: str, tmp_path: Path) -> None:
         out = tmp_path / "o.json"
-        assert run("folder", str(FIXTURE_DICOM / "study_a"), "--url-prefix", prefix,
-                   "-o", str(out), "-q") == 0
+        assert (
+            run(
+                "folder",
+                str(FIXTURE_DICOM / "study_a"),
+                "--url-prefix",
+                prefix,
+                "-o",
+                str(out),
+                "-q",
+            )
+            == 0
+        )
         assert read_json(out)["studies"][0]["series"][0]["instances"][0]["url"] == url
         assert validate(read_json(out)) == []
 
@@ -172,19 +226,22 @@ class TestSkippedFiles:
     def make(self, folder: Path) -> None:
         shutil.copytree(FIXTURE_DICOM / "study_a", folder)
         ct = (folder / "ct" / "CT002.dcm").read_bytes()
-        (folder / "ct" / "CT002.dcm").write_bytes(ct[:ct.index(b"Yamada") + 3])  # in a name
+        (folder / "ct" / "CT002.dcm").write_bytes(ct[: ct.index(b"Yamada") + 3])  # in a name
         (folder / "notes.txt").write_text("not an image\n")
         (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
         shutil.copy(folder / "ct" / "CT003.dcm", folder / "ct" / "CT003 copy.dcm")
 
     def test_the_rest_is_written_and_the_skipped_named(
-            self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         self.make(tmp_path / "in")
         out = tmp_path / "out.json"
         assert run("folder", str(tmp_path / "in"), "--url-prefix", PREFIX, "-o", str(out)) == 0
         err = capsys.readouterr().err
-        assert "skipped 2 of 9 files, 1 not DICOM: notes.txt (not a DICOM file); 1 " \
-               "unreadable: ct/CT002.dcm (truncated: element" in err
+        assert (
+            "skipped 2 of 9 files, 1 not DICOM: notes.txt (not a DICOM file); 1 "
+            "unreadable: ct/CT002.dcm (truncated: element" in err
+        )
         assert "ct/CT003.dcm (same SOP instance as ct/CT003 copy.dcm)" in err
         assert ".DS_Store" not in err
         document = read_json(out)
@@ -195,37 +252,69 @@ class TestSkippedFiles:
         assert f"dicomweb:{PREFIX}ct/CT002.dcm" not in urls
 
     def test_nothing_readable_exit_1_and_no_file(
-            self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         (tmp_path / "in").mkdir()
         (tmp_path / "in" / "a.txt").write_text("a")
-        (tmp_path / "in" / "b.dcm").write_bytes((FIXTURE_DICOM / "study_a/ct/CT001.dcm")
-                                               .read_bytes()[:132])
+        (tmp_path / "in" / "b.dcm").write_bytes(
+            (FIXTURE_DICOM / "study_a/ct/CT001.dcm").read_bytes()[:132]
+        )
         out = tmp_path / "out.json"
         assert run("folder", str(tmp_path / "in"), "--url-prefix", PREFIX, "-o", str(out)) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
-        assert err.startswith(f"error: no DICOM instance could be read under {tmp_path / 'in'}: "
-                              "2 files, 1 not DICOM: a.txt (not a DICOM file); 1 unreadable: "
-                              "b.dcm (no data elements")
+        assert err.startswith(
+            f"error: no DICOM instance could be read under {tmp_path / 'in'}: "
+            "2 files, 1 not DICOM: a.txt (not a DICOM file); 1 unreadable: "
+            "b.dcm (no data elements"
+        )
         assert not out.exists()
         assert list(tmp_path.iterdir()) == [tmp_path / "in"]
 
-    @pytest.mark.parametrize(("argv", "code", "message"), [
-        (["folder", "MISSING", "--url-prefix", PREFIX, "-o", "o.json"], 1,
-         "error: MISSING is not a folder"),
-        (["folder", ".", "--url-prefix", "ftp://h/x", "-o", "o.json"], 2,
-         "use an http(s) URL or a relative path"),
-        (["folder", ".", "--url-prefix", "https://u:p@h/x", "-o", "o.json"], 2,
-         "must not contain credentials"),
-        (["folder", ".", "--url-prefix", "https://h/x?a=1", "-o", "o.json"], 2,
-         "no query or fragment"),
-        (["folder", ".", "--url-prefix", PREFIX, "--gzip", "-o", "o.json"], 2,
-         "--gzip goes with folder output"),
-        (["folder", ".", "-o", "o.json"], 2, "the following arguments are required: --url-prefix"),
-    ])
-    def test_mistakes_one_line(self, argv: list[str], code: int, message: str, tmp_path: Path,
-                               capsys: pytest.CaptureFixture[str],
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+    @pytest.mark.parametrize(
+        ("argv", "code", "message"),
+        [
+            (
+                ["folder", "MISSING", "--url-prefix", PREFIX, "-o", "o.json"],
+                1,
+                "error: MISSING is not a folder",
+            ),
+            (
+                ["folder", ".", "--url-prefix", "ftp://h/x", "-o", "o.json"],
+                2,
+                "use an http(s) URL or a relative path",
+            ),
+            (
+                ["folder", ".", "--url-prefix", "https://u:p@h/x", "-o", "o.json"],
+                2,
+                "must not contain credentials",
+            ),
+            (
+                ["folder", ".", "--url-prefix", "https://h/x?a=1", "-o", "o.json"],
+                2,
+                "no query or fragment",
+            ),
+            (
+                ["folder", ".", "--url-prefix", PREFIX, "--gzip", "-o", "o.json"],
+                2,
+                "--gzip goes with folder output",
+            ),
+            (
+                ["folder", ".", "-o", "o.json"],
+                2,
+                "the following arguments are required: --url-prefix",
+            ),
+        ],
+    )
+    def test_mistakes_one_line(
+        self,
+        argv: list[str],
+        code: int,
+        message: str,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
         monkeypatch.chdir(tmp_path)
         (tmp_path / "empty").mkdir()
         assert run(*argv) == code
@@ -237,8 +326,9 @@ class TestSkippedFiles:
         assert run("folder", str(tmp_path), "--url-prefix", PREFIX, "-o", "-") == 1
         assert "the folder holds no files" in capsys.readouterr().err
 
-    def test_output_inside_the_folder_is_not_read(self, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    def test_output_inside_the_folder_is_not_read(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         shutil.copytree(FIXTURE_DICOM / "study_c", tmp_path / "in")
         out = tmp_path / "in" / "launch.json"
         for _ in range(2):
@@ -249,16 +339,29 @@ class TestSkippedFiles:
 
 class TestOutputs:
     def test_stdout(self, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
-        assert run("folder", str(FIXTURE_DICOM / "study_c"), "--url-prefix", PREFIX,
-                   "-o", "-", "-q") == 0
+        assert (
+            run("folder", str(FIXTURE_DICOM / "study_c"), "--url-prefix", PREFIX, "-o", "-", "-q")
+            == 0
+        )
         captured = capsysbinary.readouterr()
         assert json.loads(captured.out)["studies"][0]["PatientID"] == "DW2O-0003"
         assert captured.err == b""
 
     def test_folder_output_one_file_per_study_and_index(self, tmp_path: Path) -> None:
         target = tmp_path / "launch"
-        assert run("folder", str(FIXTURE_DICOM), "--url-prefix", PREFIX, "--gzip",
-                   "-o", f"{target}/", "-q") == 0
+        assert (
+            run(
+                "folder",
+                str(FIXTURE_DICOM),
+                "--url-prefix",
+                PREFIX,
+                "--gzip",
+                "-o",
+                f"{target}/",
+                "-q",
+            )
+            == 0
+        )
         index = read_json(target / "index.json")
         files = sorted(p.name for p in target.iterdir() if p.name != "index.json")
         assert files == sorted(e["file"] for e in index["studies"])
@@ -271,11 +374,22 @@ class TestOutputs:
     def test_object_storage_as_snapshot_writes_it(self) -> None:
         import fsspec
 
-        assert run("folder", str(FIXTURE_DICOM / "study_c"), "--url-prefix", PREFIX,
-                   "-o", "memory://dicomweb2ohif-folder-test/", "-q") == 0
+        assert (
+            run(
+                "folder",
+                str(FIXTURE_DICOM / "study_c"),
+                "--url-prefix",
+                PREFIX,
+                "-o",
+                "memory://dicomweb2ohif-folder-test/",
+                "-q",
+            )
+            == 0
+        )
         fs = fsspec.filesystem("memory")
-        names = sorted(p.rsplit("/", 1)[1] for p in fs.ls("/dicomweb2ohif-folder-test",
-                                                         detail=False))
+        names = sorted(
+            p.rsplit("/", 1)[1] for p in fs.ls("/dicomweb2ohif-folder-test", detail=False)
+        )
         study = json.loads(fs.cat("/dicomweb2ohif-folder-test/index.json"))["studies"][0]
         assert names == sorted(["index.json", study["file"]])
         document = json.loads(fs.cat(f"/dicomweb2ohif-folder-test/{study['file']}"))
@@ -283,16 +397,28 @@ class TestOutputs:
 
     def test_no_inline_documents(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         out = tmp_path / "o.json"
-        assert run("folder", str(FIXTURE_DICOM / "study_a" / "doc"), "--url-prefix", PREFIX,
-                   "--no-inline-documents", "-o", str(out)) == 0
-        assert "PDF001.dcm: encapsulated document written as a BulkDataURI" in \
-            capsys.readouterr().err
+        assert (
+            run(
+                "folder",
+                str(FIXTURE_DICOM / "study_a" / "doc"),
+                "--url-prefix",
+                PREFIX,
+                "--no-inline-documents",
+                "-o",
+                str(out),
+            )
+            == 0
+        )
+        assert (
+            "PDF001.dcm: encapsulated document written as a BulkDataURI" in capsys.readouterr().err
+        )
         document = read_json(out)
         md = document["studies"][0]["series"][0]["instances"][0]["metadata"]
         assert md["EncapsulatedDocument"] == {"BulkDataURI": f"{PREFIX}PDF001.dcm"}
         assert [str(p) for p in validate(document)] == [
             "studies[0].series[0].instances[0].metadata.EncapsulatedDocument: OHIF can open "
-            "the PDF only from a DirectRetrieveURL or InlineBinary, not a BulkDataURI"]
+            "the PDF only from a DirectRetrieveURL or InlineBinary, not a BulkDataURI"
+        ]
 
 
 def problems_by_file(document: dict[str, Any], names: dict[str, str]) -> set[tuple[str, str]]:
@@ -302,15 +428,22 @@ def problems_by_file(document: dict[str, Any], names: dict[str, str]) -> set[tup
         study, series, *rest = problem.path.split(".")
         first = document["studies"][int(study[8:-1])]["series"][int(series[7:-1])]
         name = names[first["instances"][0]["metadata"]["SOPInstanceUID"]]
-        found.add((name, ".".join(rest[2:]) if rest[0].startswith("instances[")
-                   else "series." + ".".join(rest)))
+        found.add(
+            (
+                name,
+                ".".join(rest[2:])
+                if rest[0].startswith("instances[")
+                else "series." + ".".join(rest),
+            )
+        )
     return found
 
 
 # What the real-world files themselves lack or break (validate's findings on them).
 REALWORLD_PROBLEMS = {
     # Secondary Captures without Modality (Type 1 in the General Series module)
-    ("GDCMJ2K_TextGBR.dcm", "series.Modality"), ("GDCMJ2K_TextGBR.dcm", "Modality"),
+    ("GDCMJ2K_TextGBR.dcm", "series.Modality"),
+    ("GDCMJ2K_TextGBR.dcm", "Modality"),
     ("SC_jpeg_no_color_transform.dcm", "series.Modality"),
     ("SC_jpeg_no_color_transform.dcm", "Modality"),
     ("ExplVR_BigEnd.dcm", "PixelSpacing"),  # an ultrasound image with no calibration at all
@@ -318,8 +451,9 @@ REALWORLD_PROBLEMS = {
 }
 
 
-def test_real_world_corpus_passes_validate_but_for_what_files_lack(realworld_folder: Path,
-                                                                   tmp_path: Path) -> None:
+def test_real_world_corpus_passes_validate_but_for_what_files_lack(
+    realworld_folder: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "rw.json"
     assert run("folder", str(realworld_folder), "--url-prefix", "", "-o", str(out), "-q") == 0
     document = read_json(out)

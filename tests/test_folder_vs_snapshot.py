@@ -58,9 +58,18 @@ REALWORLD_DIFFERENCES = {
     ("examples_overlay.dcm", "IconImageSequence[0].BluePaletteColorLookupTableData"),
     # Orthanc decodes ISO 2022 IR 13 so that '\' becomes U+00A5: multi-valued strings
     # come back as one value, multi-valued numbers empty. Folder has pydicom's values.
-    *(("J2K_pixelrep_mismatch.dcm", k) for k in (
-        "ImageType", "PatientOrientation", "ImageOrientationPatient", "ImagePositionPatient",
-        "PixelSpacing", "WindowCenter", "WindowWidth")),
+    *(
+        ("J2K_pixelrep_mismatch.dcm", k)
+        for k in (
+            "ImageType",
+            "PatientOrientation",
+            "ImageOrientationPatient",
+            "ImagePositionPatient",
+            "PixelSpacing",
+            "WindowCenter",
+            "WindowWidth",
+        )
+    ),
 }
 EVERY_VR_DIFFERENCES = {
     # Orthanc leaves out a sequence whose items are all empty.
@@ -80,15 +89,22 @@ EVERY_VR_DIFFERENCES = {
 
 
 def _diff(a: Any, b: Any, path: str) -> Iterator[str]:
-    if isinstance(a, dict) and isinstance(b, dict) and not ({"InlineBinary", "BulkDataURI",
-                                                             "DirectRetrieveURL"} & (a.keys() | b.keys())):
+    if (
+        isinstance(a, dict)
+        and isinstance(b, dict)
+        and not ({"InlineBinary", "BulkDataURI", "DirectRetrieveURL"} & (a.keys() | b.keys()))
+    ):
         for key in a.keys() | b.keys():
             if key not in a or key not in b:
                 yield f"{path}{key}"
             else:
                 yield from _diff(a[key], b[key], f"{path}{key}.")
-    elif (isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
-          and any(isinstance(v, dict) for v in a)):
+    elif (
+        isinstance(a, list)
+        and isinstance(b, list)
+        and len(a) == len(b)
+        and any(isinstance(v, dict) for v in a)
+    ):
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             yield from _diff(x, y, f"{path[:-1]}[{i}].")
     elif _same(a, b):
@@ -108,12 +124,14 @@ def _frame(url: str) -> str | None:
     return next((p[6:] for p in query.split("&") if p.startswith("frame=")), None)
 
 
-def differences(folder: dict[str, Any], snapshot: dict[str, Any],
-                names: dict[str, str]) -> set[tuple[str, str]]:
+def differences(
+    folder: dict[str, Any], snapshot: dict[str, Any], names: dict[str, str]
+) -> set[tuple[str, str]]:
     """(file name, JSON path) of every value that differs, urls apart (frame numbers compared)."""
     found: set[tuple[str, str]] = set()
     assert [s["StudyInstanceUID"] for s in folder["studies"]] == [
-        s["StudyInstanceUID"] for s in snapshot["studies"]]
+        s["StudyInstanceUID"] for s in snapshot["studies"]
+    ]
     for st_a, st_b in zip(folder["studies"], snapshot["studies"], strict=True):
         first = names[st_a["series"][0]["instances"][0]["metadata"]["SOPInstanceUID"]]
         a = {k: v for k, v in st_a.items() if k != "series"}
@@ -135,6 +153,7 @@ def differences(folder: dict[str, Any], snapshot: dict[str, Any],
 
 def every_vr_file(path: Path) -> Path:
     """A Secondary Capture header with the VRs and shapes Orthanc handles its own way."""
+
     def uid(name: str) -> str:
         return generate_uid(PYDICOM_ROOT_UID, entropy_srcs=["dicomweb2ohif every VR", name])
 
@@ -164,8 +183,9 @@ def every_vr_file(path: Path) -> Path:
     return path
 
 
-def folder_and_snapshot_differences(folder: Path, server: Orthanc, files: list[Path],
-                                    tmp_path: Path) -> set[tuple[str, str]]:
+def folder_and_snapshot_differences(
+    folder: Path, server: Orthanc, files: list[Path], tmp_path: Path
+) -> set[tuple[str, str]]:
     """``differences`` between ``folder`` run on the files and ``snapshot`` of the server."""
     folder_out, snap_out = tmp_path / "folder.json", tmp_path / "snap.json"
     assert run("folder", str(folder), "--url-prefix", PREFIX, "-o", str(folder_out), "-q") == 0
@@ -175,8 +195,7 @@ def folder_and_snapshot_differences(folder: Path, server: Orthanc, files: list[P
 
 class TestSameAsSnapshot:
     def test_fixtures(self, orthanc: Orthanc, tmp_path: Path) -> None:
-        found = folder_and_snapshot_differences(FIXTURE_DICOM, orthanc, fixture_files(),
-                                                tmp_path)
+        found = folder_and_snapshot_differences(FIXTURE_DICOM, orthanc, fixture_files(), tmp_path)
         assert found == FIXTURE_DIFFERENCES
 
     def test_real_world_corpus(self, realworld_orthanc: Orthanc, tmp_path: Path) -> None:
@@ -184,15 +203,18 @@ class TestSameAsSnapshot:
         corpus.mkdir()
         for path in realworld_files():
             shutil.copy(path, corpus / path.name)
-        found = folder_and_snapshot_differences(corpus, realworld_orthanc, realworld_files(),
-                                                tmp_path)
+        found = folder_and_snapshot_differences(
+            corpus, realworld_orthanc, realworld_files(), tmp_path
+        )
         assert found == REALWORLD_DIFFERENCES
 
     def test_every_vr(self, tmp_path: Path) -> None:
         path = every_vr_file(tmp_path / "in" / "every_vr.dcm")
         folder_out, snap_out = tmp_path / "folder.json", tmp_path / "snap.json"
-        assert run("folder", str(path.parent), "--url-prefix", PREFIX,
-                   "-o", str(folder_out), "-q") == 0
+        assert (
+            run("folder", str(path.parent), "--url-prefix", PREFIX, "-o", str(folder_out), "-q")
+            == 0
+        )
         with Orthanc() as server:
             server.upload([path])
             assert run("snapshot", server.dicomweb_url, "-o", str(snap_out), "-q") == 0
@@ -203,5 +225,3 @@ class TestSameAsSnapshot:
         assert md["SelectorSVValue"] == [-5, 7] and md["SelectorUVValue"] == [5, 2**40]
         assert md["ReferencedSeriesSequence"] == [{}, {}] and md["RequestAttributesSequence"] == []
         assert md["FrameTime"] == 150 and md["AcquisitionNumber"] == 7  # "1.5e2", "+7"
-
-

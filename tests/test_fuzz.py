@@ -38,33 +38,62 @@ from converter.mapping.mapper import map_datasets
 from converter.mapping.values import ALL_VRS
 from fixtures.orthanc import Orthanc
 
-FUZZ = settings(max_examples=400, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow,
-                                       HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=400,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 SECONDS = float(os.environ.get("FUZZ_SECONDS", "8"))
 
-_scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
-            | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30))
-json_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-                           max_leaves=25)
-_tags = (st.sampled_from(["00100010", "00080060", "0020000D", "00080018", "0040A730",
-                          "7FE00010", "00420011", "00280010", "00091010", "60003000"])
-         | st.integers(0, 0xFFFFFFFF).map(lambda t: f"{t:08x}" if t % 3 else f"{t:08X}")
-         | st.text(max_size=9))
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+)
+json_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+_tags = (
+    st.sampled_from(
+        [
+            "00100010",
+            "00080060",
+            "0020000D",
+            "00080018",
+            "0040A730",
+            "7FE00010",
+            "00420011",
+            "00280010",
+            "00091010",
+            "60003000",
+        ]
+    )
+    | st.integers(0, 0xFFFFFFFF).map(lambda t: f"{t:08x}" if t % 3 else f"{t:08X}")
+    | st.text(max_size=9)
+)
 _vrs = st.sampled_from(sorted(ALL_VRS)) | st.text(max_size=3) | json_values
 
 
 def _element(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     keys = st.sampled_from(["vr", "Value", "InlineBinary", "BulkDataURI"]) | st.text(max_size=5)
-    values = st.one_of(_vrs, json_values, st.lists(inner, max_size=3),
-                       st.lists(json_values, max_size=3))
+    values = st.one_of(
+        _vrs, json_values, st.lists(inner, max_size=3), st.lists(json_values, max_size=3)
+    )
     return st.dictionaries(keys, values, max_size=4) | json_values
 
 
-ps318 = st.recursive(st.dictionaries(_tags, _element(st.just({})), max_size=5),
-                     lambda inner: st.dictionaries(_tags, _element(inner), max_size=5),
-                     max_leaves=20)
+ps318 = st.recursive(
+    st.dictionaries(_tags, _element(st.just({})), max_size=5),
+    lambda inner: st.dictionaries(_tags, _element(inner), max_size=5),
+    max_leaves=20,
+)
 """PS3.18-shaped datasets: tag keys (mostly), element objects (mostly), nesting."""
 
 
@@ -122,12 +151,16 @@ class TestMapCommand:
         code, out, _ = run_map(b"\xef\xbb\xbf" + self.NAME.replace(b"\xfc", b"u"), tmp_path)
         assert code == 0 and json.loads(out) == [{"PatientName": "Muller^Hans"}]
 
-    @pytest.mark.parametrize(("raw", "why"), [
-        (b"[" * 2000 + b"]" * 2000, "depth limit exceeded"),
-        (b'[{"00280030": {"vr": "DS", "Value": [NaN]}}]', "unexpected character"),
-        (b'[{"00280030": {"vr": "DS", "Value": [1e999]}}]', "number is infinity"),
-        (b"\xff\xfe[\x00]\x00", "unexpected character"),
-    ], ids=["deep", "nan", "infinite", "utf16"])
+    @pytest.mark.parametrize(
+        ("raw", "why"),
+        [
+            (b"[" * 2000 + b"]" * 2000, "depth limit exceeded"),
+            (b'[{"00280030": {"vr": "DS", "Value": [NaN]}}]', "unexpected character"),
+            (b'[{"00280030": {"vr": "DS", "Value": [1e999]}}]', "number is infinity"),
+            (b"\xff\xfe[\x00]\x00", "unexpected character"),
+        ],
+        ids=["deep", "nan", "infinite", "utf16"],
+    )
     def test_not_json_is_one_clean_line(self, raw: bytes, why: str, tmp_path: Path) -> None:
         code, out, err = run_map(raw, tmp_path)
         assert code == 1 and out == b""
@@ -166,10 +199,30 @@ def _walk(node: Any, rng: random.Random) -> tuple[Any, Any]:
 
 
 def _random_value(rng: random.Random) -> Any:
-    return rng.choice([None, True, 0, -1, 2**63, 1.5e308, "", "x" * rng.randint(1, 70000),
-                       "\ufffd", [], {}, [None], [{}], {"vr": "SQ", "Value": [1]},
-                       {"vr": ["PN"], "Value": [{"Alphabetic": 5}]}, {"Alphabetic": [1]},
-                       "1e999", "NaN", "00100010", rng.choice(sorted(ALL_VRS))])
+    return rng.choice(
+        [
+            None,
+            True,
+            0,
+            -1,
+            2**63,
+            1.5e308,
+            "",
+            "x" * rng.randint(1, 70000),
+            "\ufffd",
+            [],
+            {},
+            [None],
+            [{}],
+            {"vr": "SQ", "Value": [1]},
+            {"vr": ["PN"], "Value": [{"Alphabetic": 5}]},
+            {"Alphabetic": [1]},
+            "1e999",
+            "NaN",
+            "00100010",
+            rng.choice(sorted(ALL_VRS)),
+        ]
+    )
 
 
 def _nest(rng: random.Random) -> dict[str, Any]:
@@ -193,8 +246,9 @@ def mutate_json(document: Any, rng: random.Random) -> Any:
         elif operation == 2:
             parent[key] = [parent[key]] if rng.random() < 0.5 else {"Value": parent[key]}
         elif operation == 3 and isinstance(parent, dict):
-            parent[rng.choice(["vr", "Value", "InlineBinary", "BulkDataURI", "zz"])] = \
+            parent[rng.choice(["vr", "Value", "InlineBinary", "BulkDataURI", "zz"])] = (
                 _random_value(rng)
+            )
         elif operation == 4:
             parent[key] = _nest(rng)
         elif not isinstance(parent[key], list | dict):
@@ -212,15 +266,27 @@ def mutate_bytes(raw: bytes, rng: random.Random) -> bytes:
         if operation == 0:
             data[at] ^= 1 << rng.randrange(8)
         elif operation == 1:
-            del data[at:at + rng.randint(1, 64)]
+            del data[at : at + rng.randint(1, 64)]
         elif operation == 2:
-            data[at:at] = rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00", b"[", b"{",
-                                      b'"', b"\\u", b"1e999", b"]]]]"])
+            data[at:at] = rng.choice(
+                [
+                    b"\xff",
+                    b"\xc3",
+                    b"\xed\xa0\x80",
+                    b"\x00",
+                    b"[",
+                    b"{",
+                    b'"',
+                    b"\\u",
+                    b"1e999",
+                    b"]]]]",
+                ]
+            )
         elif operation == 3:
             del data[at:]
         elif operation == 4:
             start = rng.randrange(len(data))
-            data[at:at] = data[start:start + rng.randint(1, 200)]
+            data[at:at] = data[start : start + rng.randint(1, 200)]
         else:
             data[at:at] = b"[" * 1100
     return bytes(data)
@@ -263,6 +329,7 @@ def test_mutated_real_answers(corpus: list[bytes], tmp_path: Path) -> None:
                 shown = repr(mutated)[:2000] if raw is None else repr(raw[:2000])
             except RecursionError:
                 shown = "(nested too deep to show)"
-            raise AssertionError(f"FUZZ_SEED={seed}, run {runs}: {type(exc).__name__}: "
-                                 f"{exc}\ninput: {shown}") from exc
+            raise AssertionError(
+                f"FUZZ_SEED={seed}, run {runs}: {type(exc).__name__}: {exc}\ninput: {shown}"
+            ) from exc
     assert runs > 50, f"only {runs} runs in {SECONDS} s"

@@ -27,6 +27,7 @@ class TestAgainstDcmjs:
         import sys
 
         code = "import sys, converter.cli; print('pydicom' in sys.modules)"
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
         assert done.stdout.strip() == "False"

@@ -16,8 +16,23 @@ MAX_LINES = 400
 GENERATED = {"converter.mapping.dictionary"}
 # The mapper turns one JSON document into another: nothing that reads files, sockets or
 # processes, so it runs the same for a server's answer and a file's header.
-IO_MODULES = {"requests", "urllib3", "http", "socket", "ssl", "subprocess", "multiprocessing",
-              "os", "io", "pathlib", "tempfile", "shutil", "gzip", "fsspec", "pydicom"}
+IO_MODULES = {
+    "requests",
+    "urllib3",
+    "http",
+    "socket",
+    "ssl",
+    "subprocess",
+    "multiprocessing",
+    "os",
+    "io",
+    "pathlib",
+    "tempfile",
+    "shutil",
+    "gzip",
+    "fsspec",
+    "pydicom",
+}
 
 
 def _name(path: Path) -> str:
@@ -40,11 +55,17 @@ def _imports(path: Path, modules: dict[str, Path]) -> tuple[set[str], set[str]]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1],
-                                 *([base] if base else [])])
+                base = ".".join(
+                    [
+                        *package.split(".")[: len(package.split(".")) - node.level + 1],
+                        *([base] if base else []),
+                    ]
+                )
             # `from converter.serve import proxy` imports the module converter.serve.proxy
-            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
-                     for alias in node.names]
+            names = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                for alias in node.names
+            ]
         else:
             continue
         for name in names:
@@ -87,9 +108,12 @@ def test_no_import_cycle() -> None:
 
 
 def test_no_module_over_400_lines() -> None:
-    long = {name: lines for name, path in _modules().items()
-            if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
-            and name not in GENERATED}
+    long = {
+        name: lines
+        for name, path in _modules().items()
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+        and name not in GENERATED
+    }
     assert long == {}
 
 
@@ -114,10 +138,15 @@ def test_the_readme_layout_table_is_the_tree() -> None:
     ``converter/`` path the table names exists."""
     readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
     table = readme.split("## Layout\n", 1)[1].split("\n## ", 1)[0]
-    listed = {line.split("`")[1] for line in table.splitlines()
-              if line.startswith("| `converter/")}
-    modules = {str(path.relative_to(PACKAGE.parent)) for path in PACKAGE.rglob("*.py")
-               if path.name != "__init__.py" or path.parent == PACKAGE}
-    packages = {f"{path.parent.relative_to(PACKAGE.parent)}/"
-                for path in PACKAGE.rglob("__init__.py") if path.parent != PACKAGE}
+    listed = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `converter/")}
+    modules = {
+        str(path.relative_to(PACKAGE.parent))
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "__init__.py" or path.parent == PACKAGE
+    }
+    packages = {
+        f"{path.parent.relative_to(PACKAGE.parent)}/"
+        for path in PACKAGE.rglob("__init__.py")
+        if path.parent != PACKAGE
+    }
     assert listed == modules | packages

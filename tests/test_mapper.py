@@ -95,7 +95,11 @@ class TestPersonName:
         assert mapped("00100010", "PN", [{"Alphabetic": "Doe^Jane"}]) == "Doe^Jane"
 
     def test_all_three_groups(self) -> None:
-        value = {"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎", "Phonetic": "やまだ^たろう"}
+        value = {
+            "Alphabetic": "Yamada^Tarou",
+            "Ideographic": "山田^太郎",
+            "Phonetic": "やまだ^たろう",
+        }
         assert person_name(value) == "Yamada^Tarou=山田^太郎=やまだ^たろう"
 
     def test_trailing_empty_groups_dropped_inner_kept(self) -> None:
@@ -159,7 +163,9 @@ class TestBinaryVRs:
         assert map_dataset(one(tag, "OB", InlineBinary="AAAA")) == {}
 
     def test_encapsulated_document_bulk_kept_for_the_writer(self) -> None:
-        assert mapped("00420011", "OB", BulkDataURI="http://s/doc") == {"BulkDataURI": "http://s/doc"}
+        assert mapped("00420011", "OB", BulkDataURI="http://s/doc") == {
+            "BulkDataURI": "http://s/doc"
+        }
 
     @pytest.mark.parametrize("vr", sorted(BINARY_VRS))
     def test_empty_is_null(self, vr: str) -> None:
@@ -169,15 +175,19 @@ class TestBinaryVRs:
 class TestSequences:
     def test_one_item_is_still_an_array(self) -> None:
         ds = one("00081140", "SQ", [one("00081155", "UI", ["1.2.3"])])
-        assert map_dataset(ds) == {"ReferencedImageSequence": [{"ReferencedSOPInstanceUID": "1.2.3"}]}
+        assert map_dataset(ds) == {
+            "ReferencedImageSequence": [{"ReferencedSOPInstanceUID": "1.2.3"}]
+        }
 
     def test_nested_and_empty(self) -> None:
         inner = {**one("00080100", "SH", ["121071"]), **one("00080104", "LO")}
         ds = one("0040A730", "SQ", [{**one("0040A043", "SQ", [inner]), **one("0040A730", "SQ")}])
         assert map_dataset(ds) == {
             "ContentSequence": [
-                {"ConceptNameCodeSequence": [{"CodeValue": "121071", "CodeMeaning": ""}],
-                 "ContentSequence": []}
+                {
+                    "ConceptNameCodeSequence": [{"CodeValue": "121071", "CodeMeaning": ""}],
+                    "ContentSequence": [],
+                }
             ]
         }
 
@@ -186,10 +196,14 @@ class TestSequences:
         assert map_dataset(one("00081140", "SQ", [None]), warn=warnings.append) == {
             "ReferencedImageSequence": [{}]
         }
-        assert warnings == ["ReferencedImageSequence[0]: sequence item is null; written as an empty item"]
+        assert warnings == [
+            "ReferencedImageSequence[0]: sequence item is null; written as an empty item"
+        ]
 
     def test_private_tags_dropped_inside_items_too(self) -> None:
-        ds = one("00081140", "SQ", [{**one("00091001", "LO", ["p"]), **one("00081150", "UI", ["1.2"])}])
+        ds = one(
+            "00081140", "SQ", [{**one("00091001", "LO", ["p"]), **one("00081150", "UI", ["1.2"])}]
+        )
         assert map_dataset(ds) == {"ReferencedImageSequence": [{"ReferencedSOPClassUID": "1.2"}]}
 
 

@@ -35,15 +35,20 @@ from converter.mapping.mapper import keyword_for, map_dataset
 from converter.mapping.tags import PIXEL_AND_WAVEFORM_TAGS
 from converter.mapping.values import ALL_VRS, BINARY_VRS, NUMERIC_VRS, empty_value
 
-PROPERTIES = settings(max_examples=300, deadline=None, database=None,
-                      suppress_health_check=[HealthCheck.too_slow])
+PROPERTIES = settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 """Bounded so that the whole module runs in seconds in every CI run."""
 
 _BY_VR: dict[str, list[str]] = {}
 for _tag, _entry in DicomDictionary.items():
     _hex = f"{_tag:08X}"
-    if (_entry[0] in ALL_VRS and _entry[4] and _hex not in PIXEL_AND_WAVEFORM_TAGS
-            and _hex[:4] not in ("0000", "0002", "FFFE")):
+    if (
+        _entry[0] in ALL_VRS
+        and _entry[4]
+        and _hex not in PIXEL_AND_WAVEFORM_TAGS
+        and _hex[:4] not in ("0000", "0002", "FFFE")
+    ):
         _BY_VR.setdefault(_entry[0], []).append(_hex)
 MULTI = sorted(ALL_VRS - BINARY_VRS - {"SQ", "LT", "ST", "UT", "UR"})
 """VRs that may have several values (PS3.5 6.4: not the long-text and binary ones)."""
@@ -60,14 +65,19 @@ def lenient_pydicom() -> Iterator[None]:
     config.settings.reading_validation_mode = before
 
 
-_text = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"),
-                              blacklist_characters="\\="), min_size=1, max_size=20)
+_text = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\\="),
+    min_size=1,
+    max_size=20,
+)
 _plain = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 ._^-]{0,12}[A-Za-z0-9]", fullmatch=True)
 _date = st.dates().map(lambda d: f"{d.year:04d}{d.month:02d}{d.day:02d}")
-_time = st.from_regex(r"([01][0-9]|2[0-3])([0-5][0-9]([0-5][0-9](\.[0-9]{1,6})?)?)?",
-                      fullmatch=True)
-_ds_text = st.from_regex(r"[+-]?([0-9]{1,6}(\.[0-9]{0,6})?|\.[0-9]{1,6})([eE][+-]?[0-9]{1,2})?",
-                         fullmatch=True)
+_time = st.from_regex(
+    r"([01][0-9]|2[0-3])([0-5][0-9]([0-5][0-9](\.[0-9]{1,6})?)?)?", fullmatch=True
+)
+_ds_text = st.from_regex(
+    r"[+-]?([0-9]{1,6}(\.[0-9]{0,6})?|\.[0-9]{1,6})([eE][+-]?[0-9]{1,2})?", fullmatch=True
+)
 
 VALUES: dict[str, st.SearchStrategy[Any]] = {
     "AE": st.from_regex(r"[A-Z][A-Z0-9_]{0,14}", fullmatch=True),
@@ -75,19 +85,28 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     "AT": st.integers(0, 0xFFFFFFFF).map(lambda t: f"{t:08X}"),
     "CS": st.from_regex(r"[A-Z0-9_]{1,16}", fullmatch=True),
     "DA": _date,
-    "DS": st.one_of(st.integers(-(10**9), 10**9), st.floats(-1e9, 1e9, allow_nan=False),
-                    _ds_text),
+    "DS": st.one_of(st.integers(-(10**9), 10**9), st.floats(-1e9, 1e9, allow_nan=False), _ds_text),
     "DT": st.tuples(_date, _time).map("".join),
     "FL": st.floats(allow_nan=False, allow_infinity=False, width=32),
     "FD": st.floats(allow_nan=False, allow_infinity=False),
-    "IS": st.one_of(st.integers(-(2**31), 2**31 - 1),
-                    st.integers(-(2**31), 2**31 - 1).map(str)),
-    "LO": _text, "LT": _text, "SH": _plain, "ST": _text, "UC": _text, "UT": _text,
-    "PN": st.dictionaries(st.sampled_from(["Alphabetic", "Ideographic", "Phonetic"]),
-                          st.one_of(st.just(""), _plain), max_size=3),
-    "SL": st.integers(-(2**31), 2**31 - 1), "SS": st.integers(-(2**15), 2**15 - 1),
-    "SV": st.integers(-(2**63), 2**63 - 1), "UL": st.integers(0, 2**32 - 1),
-    "US": st.integers(0, 2**16 - 1), "UV": st.integers(0, 2**64 - 1),
+    "IS": st.one_of(st.integers(-(2**31), 2**31 - 1), st.integers(-(2**31), 2**31 - 1).map(str)),
+    "LO": _text,
+    "LT": _text,
+    "SH": _plain,
+    "ST": _text,
+    "UC": _text,
+    "UT": _text,
+    "PN": st.dictionaries(
+        st.sampled_from(["Alphabetic", "Ideographic", "Phonetic"]),
+        st.one_of(st.just(""), _plain),
+        max_size=3,
+    ),
+    "SL": st.integers(-(2**31), 2**31 - 1),
+    "SS": st.integers(-(2**15), 2**15 - 1),
+    "SV": st.integers(-(2**63), 2**63 - 1),
+    "UL": st.integers(0, 2**32 - 1),
+    "US": st.integers(0, 2**16 - 1),
+    "UV": st.integers(0, 2**64 - 1),
     "TM": _time,
     "UI": st.from_regex(r"[1-9][0-9]{0,5}(\.(0|[1-9][0-9]{0,5})){1,8}", fullmatch=True),
     "UR": st.from_regex(r"https?://[a-z]{1,10}\.example/[a-z0-9/]{0,20}", fullmatch=True),
@@ -104,8 +123,12 @@ def element(draw: st.DrawFn, vr: str, depth: int) -> dict[str, Any]:
         if draw(st.booleans()):
             return {"vr": vr, "BulkDataURI": f"http://pacs.example/bulk/{draw(st.integers(0))}"}
         size = _BINARY_SIZE[vr] * draw(st.integers(1, 8))  # empty: no InlineBinary (F.2.5)
-        return {"vr": vr, "InlineBinary": base64.b64encode(draw(st.binary(min_size=size,
-                                                                        max_size=size))).decode()}
+        return {
+            "vr": vr,
+            "InlineBinary": base64.b64encode(
+                draw(st.binary(min_size=size, max_size=size))
+            ).decode(),
+        }
     if vr == "SQ":
         items = draw(st.lists(dataset(depth + 1), max_size=2 if depth < 3 else 0))
         return {"vr": vr, "Value": items}
@@ -204,14 +227,14 @@ def _same_scalar(ours: Any, theirs: Any, where: str) -> None:
 class TestAgainstPydicom:
     @PROPERTIES
     @given(dataset(), st.booleans())
-    def test_maps_without_warnings_and_agrees_with_from_json(self, data: dict[str, Any],
-                                                             keep_private: bool) -> None:
+    def test_maps_without_warnings_and_agrees_with_from_json(
+        self, data: dict[str, Any], keep_private: bool
+    ) -> None:
         problems: list[str] = []
         ours = map_dataset(data, keep_private=keep_private, warn=problems.append)
         assert problems == []
         assert json.loads(dumps(ours)) == ours  # plain JSON, nothing else
-        theirs = expected(Dataset.from_json(data, lambda tag, vr, uri: uri.encode()),
-                          keep_private)
+        theirs = expected(Dataset.from_json(data, lambda tag, vr, uri: uri.encode()), keep_private)
         assert_same(ours, theirs)
 
     @PROPERTIES

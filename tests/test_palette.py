@@ -61,8 +61,12 @@ def reference(path: Path) -> dict[str, tuple[list[int], list[int]]]:
 
 
 def entries(launch: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {e["metadata"]["SOPInstanceUID"]: e["metadata"] for st in launch["studies"]
-            for se in st["series"] for e in se["instances"]}
+    return {
+        e["metadata"]["SOPInstanceUID"]: e["metadata"]
+        for st in launch["studies"]
+        for se in st["series"]
+        for e in se["instances"]
+    }
 
 
 def table(md: dict[str, Any], colour: str = "Red") -> list[int]:
@@ -135,8 +139,9 @@ class TestRules:
 
 @pytest.mark.orthanc
 class TestSnapshot:
-    def test_tables_inline_fetched_for_palette_instances_only(self, server: Orthanc,
-                                                              tmp_path: Path) -> None:
+    def test_tables_inline_fetched_for_palette_instances_only(
+        self, server: Orthanc, tmp_path: Path
+    ) -> None:
         out = tmp_path / "all.json"
         rules = [Rule(r"/instances/[0-9.]+$", Fault.HTTP_503, times=1)]  # retried
         with fault_proxy(server.url, rules=rules) as proxy:
@@ -147,13 +152,16 @@ class TestSnapshot:
         palette_sops = {sop for name in PALETTE_FILES for sop in reference(DATA / name)}
         assert sorted(path.rsplit("/", 1)[1] for path in fetched[1:]) == sorted(palette_sops)
         assert fetched[0] in fetched[1:]  # the 503 was asked again
-        supplemental = next(md for md in entries(launch).values() if md.get("Modality") == "CT"
-                            and "RedPaletteColorLookupTableDescriptor" in md)
+        supplemental = next(
+            md
+            for md in entries(launch).values()
+            if md.get("Modality") == "CT" and "RedPaletteColorLookupTableDescriptor" in md
+        )
         assert "BulkDataURI" in supplemental["RedPaletteColorLookupTableData"]  # not needed
 
-    def test_failed_fetch_one_warning_and_still_a_file(self, server: Orthanc, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]
-                                                       ) -> None:
+    def test_failed_fetch_one_warning_and_still_a_file(
+        self, server: Orthanc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         face = next(iter(reference(DATA / "OT-PAL-8-face.dcm")))
         out = tmp_path / "all.json"
         rules = [Rule(rf"/instances/{face}$", Fault.NOT_FOUND)]
@@ -172,22 +180,32 @@ class TestSnapshot:
 class TestFolder:
     def test_tables_inline_whatever_their_size(self, corpus: Path, tmp_path: Path) -> None:
         out = tmp_path / "folder.json"
-        assert main(["folder", str(corpus), "--url-prefix", "http://files/", "-o", str(out),
-                     "-q"]) == 0
+        assert (
+            main(["folder", str(corpus), "--url-prefix", "http://files/", "-o", str(out), "-q"])
+            == 0
+        )
         assert_as_pydicom_reads(json.loads(out.read_text(encoding="utf-8")))
 
 
 class TestValidate:
-    def test_bulk_data_palette_fails_with_what_to_do(self, corpus: Path, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    def test_bulk_data_palette_fails_with_what_to_do(
+        self, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         good = tmp_path / "good.json"
-        assert main(["folder", str(corpus), "--url-prefix", "http://files/", "-o", str(good),
-                     "-q"]) == 0
+        assert (
+            main(["folder", str(corpus), "--url-prefix", "http://files/", "-o", str(good), "-q"])
+            == 0
+        )
         launch = json.loads(good.read_text(encoding="utf-8"))
         broken = copy.deepcopy(launch)
         sop = next(iter(reference(DATA / "OBXXXX1A_expb_2frame.dcm")))
-        for md in (e["metadata"] for st in broken["studies"] for se in st["series"]
-                   for e in se["instances"] if e["metadata"]["SOPInstanceUID"] == sop):
+        for md in (
+            e["metadata"]
+            for st in broken["studies"]
+            for se in st["series"]
+            for e in se["instances"]
+            if e["metadata"]["SOPInstanceUID"] == sop
+        ):
             md["GreenPaletteColorLookupTableData"] = {"BulkDataURI": "http://o/bulk/00281202"}
         path = tmp_path / "broken.json"
         path.write_text(json.dumps(broken), encoding="utf-8")
@@ -202,8 +220,9 @@ class TestValidate:
 
 class TestStreaming:
     @pytest.mark.parametrize("refuses_as_stored", [False, True])
-    def test_download_stops_once_the_header_is_read(self, refuses_as_stored: bool,
-                                                    tmp_path: Path) -> None:
+    def test_download_stops_once_the_header_is_read(
+        self, refuses_as_stored: bool, tmp_path: Path
+    ) -> None:
         """A real local server streams a multipart answer of 64 MiB of pixel data: the
         client hangs up after the header, long before the end (socket buffers aside).
         A server that refuses ``transfer-syntax=*`` (406) is asked again without it."""
@@ -213,8 +232,11 @@ class TestStreaming:
         ds.save_as(path)
         body = path.read_bytes()
         boundary = "b0undary"
-        part = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + body
-                + f"\r\n--{boundary}--\r\n".encode())
+        part = (
+            f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+            + body
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         sent: list[int] = []
         accepts: list[str] = []
 
@@ -227,14 +249,16 @@ class TestStreaming:
                     self.send_error(406)
                     return
                 self.send_response(200)
-                self.send_header("Content-Type", f'multipart/related; type="application/dicom"; '
-                                 f"boundary={boundary}")
+                self.send_header(
+                    "Content-Type",
+                    f'multipart/related; type="application/dicom"; boundary={boundary}',
+                )
                 self.send_header("Content-Length", str(len(part)))
                 self.end_headers()
                 written = 0
                 try:
                     for start in range(0, len(part), 1 << 16):
-                        self.wfile.write(part[start:start + (1 << 16)])
+                        self.wfile.write(part[start : start + (1 << 16)])
                         written += min(1 << 16, len(part) - start)
                 except OSError:  # the client hung up
                     pass
@@ -248,12 +272,15 @@ class TestStreaming:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             source = DicomWebSource(f"http://127.0.0.1:{server.server_address[1]}/dicom-web")
-            header = fetch_header(source, ds.StudyInstanceUID, ds.SeriesInstanceUID,
-                                  ds.SOPInstanceUID)
+            header = fetch_header(
+                source, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
+            )
         finally:
             server.shutdown()
             server.server_close()
-        assert palette.table_entries(header, 0) == reference(DATA / "OBXXXX1A.dcm")[
-            ds.SOPInstanceUID][1]
+        assert (
+            palette.table_entries(header, 0)
+            == reference(DATA / "OBXXXX1A.dcm")[ds.SOPInstanceUID][1]
+        )
         assert len(sent) == 1 and sent[0] < len(part) // 4, (sent, len(part))
         assert len(accepts) == 1 + refuses_as_stored

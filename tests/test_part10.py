@@ -45,16 +45,18 @@ class TestAgainstPydicom:
     def test_mapped_like_pydicoms_to_json_dict_on_the_fixtures(self) -> None:
         for path in fixture_files():
             ds = pydicom.dcmread(path, stop_before_pixels=True)
-            theirs = map_dataset(ds.to_json_dict(bulk_data_element_handler=lambda _: BULK.uri),
-                                 keep_private=True)
+            theirs = map_dataset(
+                ds.to_json_dict(bulk_data_element_handler=lambda _: BULK.uri), keep_private=True
+            )
             ours = map_dataset(read_header(path, BULK).dataset, keep_private=True)
             assert ours == theirs, path.name
 
     def test_private_elements_left_out_unless_kept(self) -> None:
         kept = read_header(CT, BULK).dataset
         assert "00091001" in kept and "00091002" in kept
-        assert not [t for t in read_header(CT, BULK, keep_private=False).dataset
-                    if int(t[3], 16) % 2]
+        assert not [
+            t for t in read_header(CT, BULK, keep_private=False).dataset if int(t[3], 16) % 2
+        ]
 
     def test_group_lengths_left_out(self) -> None:
         path = next(p for p in realworld_files() if p.name == "ExplVR_BigEnd.dcm")
@@ -85,8 +87,11 @@ class TestValues:
 
     def test_person_name_groups(self) -> None:
         name = read_header(CT, BULK).dataset["00100010"]["Value"][0]
-        assert name == {"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎",
-                        "Phonetic": "やまだ^たろう"}
+        assert name == {
+            "Alphabetic": "Yamada^Tarou",
+            "Ideographic": "山田^太郎",
+            "Phonetic": "やまだ^たろう",
+        }
 
     def test_non_finite_float_becomes_null_with_a_warning(self, tmp_path: Path) -> None:
         ds = pydicom.dcmread(CT)
@@ -114,14 +119,18 @@ class TestBulkData:
     def test_pdf_as_bulk_data_uri_when_not_inlined(self) -> None:
         bulk = BulkData("https://f/doc.dcm", inline_documents=False)
         assert read_header(PDF, bulk).dataset["00420011"] == {
-            "vr": "OB", "BulkDataURI": "https://f/doc.dcm"}
+            "vr": "OB",
+            "BulkDataURI": "https://f/doc.dcm",
+        }
 
     def test_small_binary_inline_large_as_bulk_data_uri(self) -> None:
         path = next(p for p in realworld_files() if p.name == "examples_overlay.dcm")
         ds = read_header(path, BulkData("u", threshold=10**9)).dataset
         assert "InlineBinary" in ds["60003000"]
         assert read_header(path, BulkData("u", threshold=100)).dataset["60003000"] == {
-            "vr": "OW", "BulkDataURI": "u"}
+            "vr": "OW",
+            "BulkDataURI": "u",
+        }
 
     def test_palette_tables_inline_whatever_the_threshold(self) -> None:
         path = next(p for p in realworld_files() if p.name == "examples_palette.dcm")
@@ -136,12 +145,18 @@ class TestTransferSyntaxes:
         ds = pydicom.dcmread(CT, stop_before_pixels=True)
         ds.file_meta.TransferSyntaxUID = syntax
         path = tmp_path / "other.dcm"
-        dcmwrite(path, ds, implicit_vr=syntax.is_implicit_VR,
-                 little_endian=syntax.is_little_endian, force_encoding=True)
+        dcmwrite(
+            path,
+            ds,
+            implicit_vr=syntax.is_implicit_VR,
+            little_endian=syntax.is_little_endian,
+            force_encoding=True,
+        )
         assert pydicom.dcmread(path).file_meta.TransferSyntaxUID == syntax
 
         def strip(value: Any) -> Any:  # private elements have no dictionary VR when implicit
             return {t: e for t, e in value.items() if not int(t[3], 16) % 2}
+
         assert strip(read_header(path, BULK).dataset) == strip(read_header(CT, BULK).dataset)
 
     def test_deflated_and_no_preamble_files(self) -> None:
@@ -156,8 +171,11 @@ class TestBrokenFiles:
         cut = data.index(b"Yamada") + 3  # inside PatientName
         path = tmp_path / "cut.dcm"
         path.write_bytes(data[:cut])
-        with pytest.raises(UnreadableFileError, match=r"truncated: element \(0010,0010\) "
-                           r"declares \d+ bytes, the file holds 3") as caught:
+        with pytest.raises(
+            UnreadableFileError,
+            match=r"truncated: element \(0010,0010\) "
+            r"declares \d+ bytes, the file holds 3",
+        ) as caught:
             read_header(path, BULK)
         assert not caught.value.not_dicom
 
@@ -183,7 +201,9 @@ class TestBrokenFiles:
     def test_garbage_after_the_preamble(self, tmp_path: Path) -> None:
         path = tmp_path / "garbage.dcm"
         path.write_bytes(CT.read_bytes()[:132] + bytes(range(256)) * 8)
-        with pytest.raises(UnreadableFileError, match=r"truncated: element \(0100,0302\)") as caught:
+        with pytest.raises(
+            UnreadableFileError, match=r"truncated: element \(0100,0302\)"
+        ) as caught:
             read_header(path, BULK)
         assert not caught.value.not_dicom
 

@@ -27,7 +27,9 @@ ORTHANC_MANGLES_NAME = {"chrH32.dcm"}
 
 
 @pytest.fixture(scope="module")
-def snapshot(realworld_orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def snapshot(
+    realworld_orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("rw") / "rw.json"
     assert main(["snapshot", realworld_orthanc.dicomweb_url, "-o", str(out), "-q"]) == 0
     return json.loads(out.read_text(encoding="utf-8"))
@@ -50,14 +52,27 @@ def header(path: Path) -> pydicom.Dataset:
 
 def test_corpus_is_varied() -> None:
     described = " ".join(CORPUS.values()).lower()
-    for feature in ("big endian", "jpeg 2000", "jpeg-ls", "rle", "deflate", "without modality",
-                    "retired", "private", "iso 2022", "gb18030", "seg", "rtstruct"):
+    for feature in (
+        "big endian",
+        "jpeg 2000",
+        "jpeg-ls",
+        "rle",
+        "deflate",
+        "without modality",
+        "retired",
+        "private",
+        "iso 2022",
+        "gb18030",
+        "seg",
+        "rtstruct",
+    ):
         assert feature in described, feature
     assert len(realworld_files()) >= 30
 
 
-def test_every_instance_is_written(snapshot: dict[str, Any],
-                                   entries: dict[str, list[dict[str, Any]]]) -> None:
+def test_every_instance_is_written(
+    snapshot: dict[str, Any], entries: dict[str, list[dict[str, Any]]]
+) -> None:
     want = {header(p).SOPInstanceUID for p in realworld_files()}
     assert set(entries) == want
     assert sum(s["NumInstances"] for s in snapshot["studies"]) == len(want)
@@ -78,8 +93,15 @@ def test_image_attributes_match_pydicom(entries: dict[str, list[dict[str, Any]]]
     for path in realworld_files():
         h = header(path)
         md = entries[h.SOPInstanceUID][0]["metadata"]
-        for keyword in ("Rows", "Columns", "BitsAllocated", "PixelRepresentation", "Modality",
-                        "PhotometricInterpretation", "SOPClassUID"):
+        for keyword in (
+            "Rows",
+            "Columns",
+            "BitsAllocated",
+            "PixelRepresentation",
+            "Modality",
+            "PhotometricInterpretation",
+            "SOPClassUID",
+        ):
             if keyword in h and h[keyword].value not in (None, ""):
                 assert md[keyword] == h[keyword].value, (path.name, keyword)
                 checked += 1
@@ -95,7 +117,8 @@ def test_multiframe_entries(entries: dict[str, list[dict[str, Any]]]) -> None:
         got = entries[h.SOPInstanceUID]
         if frames > 1 and h.SOPClassUID != "1.2.840.10008.5.1.4.1.1.66.4":
             assert [e["url"].rsplit("&frame=", 1)[1] for e in got] == [
-                str(n) for n in range(1, frames + 1)]
+                str(n) for n in range(1, frames + 1)
+            ]
             split += 1
         else:
             assert len(got) == 1, path.name

@@ -31,8 +31,16 @@ from tests.faultproxy import Fault, Rule, fault_proxy
 pytestmark = pytest.mark.orthanc
 
 USER, PASSWORD, TOKEN, KEY = "alice", "s3cret-Pw!", "tok-9f8e7d", "key-1a2b3c"
-OPTIONS = ["--retries", "3", "--retry-backoff", "0.01", "--timeout", "2",
-           "--wado-uri-root", "http://viewer.example/wado"]
+OPTIONS = [
+    "--retries",
+    "3",
+    "--retry-backoff",
+    "0.01",
+    "--timeout",
+    "2",
+    "--wado-uri-root",
+    "http://viewer.example/wado",
+]
 
 
 def studies_on(orthanc: Orthanc) -> list[str]:
@@ -50,9 +58,14 @@ class TestCredentialsNeverShown:
     SECRETS = (PASSWORD, TOKEN, KEY, base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode())
 
     @pytest.mark.parametrize("how", ["basic-in-url", "token-and-header"])
-    def test_with_faults_echoing_the_request(self, orthanc: Orthanc, how: str, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_with_faults_echoing_the_request(
+        self,
+        orthanc: Orthanc,
+        how: str,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
         victim = studies_on(orthanc)[0]
         rules = [Rule(rf"/studies/{victim}/series$", Fault.ECHO_REQUEST)]
         out = tmp_path / "out"
@@ -70,18 +83,22 @@ class TestCredentialsNeverShown:
         captured = capsys.readouterr()
         assert code == 1  # the victim study failed after echoing the headers every time
         assert all(s.headers.get("Authorization") == expected for s in proxy.served)
-        echoed = [ln for ln in captured.err.splitlines()
-                  if ln.startswith(f"error: study {victim} failed")]
+        echoed = [
+            ln for ln in captured.err.splitlines() if ln.startswith(f"error: study {victim} failed")
+        ]
         assert len(echoed) == 1 and f"Authorization: {expected.split()[0]} ***" in echoed[0]
-        assert f'server warning on {proxy.dicomweb()}/studies/{victim}/series: 299 proxy ' \
-               f'"{expected.split()[0]} ***"' in captured.err
+        assert (
+            f"server warning on {proxy.dicomweb()}/studies/{victim}/series: 299 proxy "
+            f'"{expected.split()[0]} ***"' in captured.err
+        )
         assert not leaks(captured.out + captured.err, self.SECRETS)
         assert "DEBUG" in captured.err and '"GET /' in captured.err  # --debug logged requests
         for path in out.iterdir():
             assert not leaks(path.read_bytes(), [*self.SECRETS, USER]), path
 
-    def test_debug_traceback_of_a_failed_run(self, orthanc: Orthanc,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+    def test_debug_traceback_of_a_failed_run(
+        self, orthanc: Orthanc, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         rules = [Rule(r"/dicom-web/studies\?", Fault.ECHO_REQUEST)]
         with fault_proxy(orthanc.url, rules=rules) as proxy:
             url = proxy.dicomweb().replace("http://", f"http://{USER}:{PASSWORD}@")
@@ -95,19 +112,33 @@ class TestCredentialsNeverShown:
 class TestNothingOutsideTheOutputFolder:
     # "evil.json" (safe: it would be written as evil.json.json, inside the folder) is kept
     # now; a leading dot (a hidden file, or "." and "..") and the index's own stem are not.
-    HOSTILE = ("../../evil", "..", "/tmp/evil", "C:\\evil", "1.2.3/../../evil", "1.2.3\n",
-               ".evil.json", "index", "INDEX-0-of-2", "[/]", "evil%2F..%2F", "1.2.3 ")
+    HOSTILE = (
+        "../../evil",
+        "..",
+        "/tmp/evil",
+        "C:\\evil",
+        "1.2.3/../../evil",
+        "1.2.3\n",
+        ".evil.json",
+        "index",
+        "INDEX-0-of-2",
+        "[/]",
+        "evil%2F..%2F",
+        "1.2.3 ",
+    )
 
     @pytest.mark.parametrize("ways", [[], ["--per-series"]], ids=["whole-studies", "per-series"])
-    def test_whatever_the_server_sends(self, orthanc: Orthanc, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str],
-                                       ways: list[str]) -> None:
+    def test_whatever_the_server_sends(
+        self, orthanc: Orthanc, tmp_path: Path, capsys: pytest.CaptureFixture[str], ways: list[str]
+    ) -> None:
         good = studies_on(orthanc)
 
         def hostile(path: str, document: Any) -> Any:
             if re.search(r"/dicom-web/studies(\?|$)", path):  # the study list
-                return [*document, *({"0020000D": {"vr": "UI", "Value": [u]}}
-                                     for u in self.HOSTILE)]
+                return [
+                    *document,
+                    *({"0020000D": {"vr": "UI", "Value": [u]}} for u in self.HOSTILE),
+                ]
             if path.endswith((f"/studies/{good[0]}/series", f"/studies/{good[0]}/metadata")):
                 document[0]["0020000E"]["Value"] = ["../../series"]
             if f"/studies/{good[1]}/" in path and path.endswith("/metadata"):
@@ -119,8 +150,19 @@ class TestNothingOutsideTheOutputFolder:
         out = tmp_path / "deep" / "out"
         out.parent.mkdir()
         with fault_proxy(orthanc.url, rewriters=[hostile]) as proxy:
-            code = main(["snapshot", proxy.dicomweb(), *OPTIONS[:6], "-q", "-o", f"{out}/", *ways,
-                         "--url-template", "https://bucket.example/{study}/{series}/{instance}"])
+            code = main(
+                [
+                    "snapshot",
+                    proxy.dicomweb(),
+                    *OPTIONS[:6],
+                    "-q",
+                    "-o",
+                    f"{out}/",
+                    *ways,
+                    "--url-template",
+                    "https://bucket.example/{study}/{series}/{instance}",
+                ]
+            )
         err = capsys.readouterr().err
         assert code == 1
         files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
@@ -134,17 +176,25 @@ class TestNothingOutsideTheOutputFolder:
         assert "Traceback" not in err and "internal error" not in err
 
 
-def _certificate(key: ec.EllipticCurvePrivateKey, subject: str, issuer: x509.Name,
-                 signer: ec.EllipticCurvePrivateKey, ca: bool,
-                 names: list[x509.GeneralName]) -> x509.Certificate:
+def _certificate(
+    key: ec.EllipticCurvePrivateKey,
+    subject: str,
+    issuer: x509.Name,
+    signer: ec.EllipticCurvePrivateKey,
+    ca: bool,
+    names: list[x509.GeneralName],
+) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
-    builder = (x509.CertificateBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-               .issuer_name(issuer).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5))
-               .not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return builder.sign(signer, hashes.SHA256())
@@ -159,14 +209,21 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ca = _certificate(ca_key, "dicomweb2ohif test CA", ca_name, ca_key, True, [])
     paths = {"ca": folder / "ca.pem"}
     paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    for name, san in (("loopback", [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                      ("other", [x509.DNSName("pacs.example")])):
+    for name, san in (
+        ("loopback", [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+        ("other", [x509.DNSName("pacs.example")]),
+    ):
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _certificate(key, name, ca_name, ca_key, False, san)
         paths[name] = folder / f"{name}.pem"
-        paths[name].write_bytes(cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
+        paths[name].write_bytes(
+            cert.public_bytes(serialization.Encoding.PEM)
+            + key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
     return paths
 
 
@@ -183,8 +240,9 @@ def https(orthanc: Orthanc, tls: dict[str, Path]) -> Iterator[str]:
 
 
 class TestTls:
-    def test_verification_is_on_by_default(self, https: str,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+    def test_verification_is_on_by_default(
+        self, https: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         code = main(["snapshot", https, *OPTIONS, "-q", "-o", "-"])
         captured = capsys.readouterr()
         assert code == 1 and captured.out == ""
@@ -193,10 +251,12 @@ class TestTls:
         assert lines[0] == (
             f"error: cannot connect securely to {https}/studies: its certificate was not "
             "accepted: unable to get local issuer certificate; give the server's CA "
-            "certificate with --ca-bundle PEM (or skip verification with --insecure)")
+            "certificate with --ca-bundle PEM (or skip verification with --insecure)"
+        )
 
-    def test_ca_bundle(self, https: str, orthanc: Orthanc, tls: dict[str, Path],
-                       capsys: pytest.CaptureFixture[str]) -> None:
+    def test_ca_bundle(
+        self, https: str, orthanc: Orthanc, tls: dict[str, Path], capsys: pytest.CaptureFixture[str]
+    ) -> None:
         code = main(["snapshot", https, *OPTIONS, "--ca-bundle", str(tls["ca"]), "-q", "-o", "-"])
         captured = capsys.readouterr()
         assert code == 0, captured.err
@@ -204,8 +264,7 @@ class TestTls:
         assert main(["snapshot", orthanc.dicomweb_url, *OPTIONS, "-q", "-o", "-"]) == 0
         assert captured.out == capsys.readouterr().out  # the same file as over plain HTTP
 
-    def test_insecure_works_and_warns(self, https: str,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+    def test_insecure_works_and_warns(self, https: str, capsys: pytest.CaptureFixture[str]) -> None:
         code = main(["snapshot", https, *OPTIONS, "--insecure", "-o", "-"])
         captured = capsys.readouterr()
         assert code == 0, captured.err
@@ -213,14 +272,18 @@ class TestTls:
         assert "warning: TLS certificates are not verified (--insecure)" in captured.err
         assert "InsecureRequestWarning" not in captured.err
 
-    def test_certificate_for_another_host(self, orthanc: Orthanc, tls: dict[str, Path],
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+    def test_certificate_for_another_host(
+        self, orthanc: Orthanc, tls: dict[str, Path], capsys: pytest.CaptureFixture[str]
+    ) -> None:
         with fault_proxy(orthanc.url, tls=_context(tls["other"])) as proxy:
-            code = main(["studies", proxy.dicomweb(), *OPTIONS[:6], "--ca-bundle",
-                         str(tls["ca"]), "-q"])
+            code = main(
+                ["studies", proxy.dicomweb(), *OPTIONS[:6], "--ca-bundle", str(tls["ca"]), "-q"]
+            )
         err = capsys.readouterr().err
         assert code == 1
         assert err.startswith(f"error: cannot connect securely to {proxy.dicomweb()}/studies: ")
-        assert ("its certificate is for another host name (IP address mismatch, certificate is "
-                "not valid for 127.0.0.1); use the name it was issued for") in err
+        assert (
+            "its certificate is for another host name (IP address mismatch, certificate is "
+            "not valid for 127.0.0.1); use the name it was issued for"
+        ) in err
         assert len(err.splitlines()) == 1

@@ -82,8 +82,10 @@ class TestLinks:
         url = viewer_url(PUBLIC, "http://127.0.0.1:3000/launch/a b.json?study=1.2", "1.2")
         query = parse_qs(urlsplit(url).query)
         assert url.startswith(f"{PUBLIC}/viewer/dicomjson?url=http%3A%2F%2F127.0.0.1%3A3000")
-        assert query == {"url": ["http://127.0.0.1:3000/launch/a b.json?study=1.2"],
-                         "StudyInstanceUIDs": ["1.2"]}
+        assert query == {
+            "url": ["http://127.0.0.1:3000/launch/a b.json?study=1.2"],
+            "StudyInstanceUIDs": ["1.2"],
+        }
         assert "SeriesInstanceUIDs" not in url  # hangs OHIF 3.13.2 on multi-study files
 
     def test_one_url_per_study_each_opening_only_its_study(self, launch_dir: Path) -> None:
@@ -102,11 +104,14 @@ class TestLinks:
         assert answer.status_code == 404
         assert answer.text == "all.json has no study 1.2.3\n"
 
-    def test_local_viewer_is_the_default_base_with_viewer(self, launch_dir: Path,
-                                                          tiny_dist: Path) -> None:
+    def test_local_viewer_is_the_default_base_with_viewer(
+        self, launch_dir: Path, tiny_dist: Path
+    ) -> None:
         with running(launch_dir, viewer_dist=tiny_dist) as server:
-            assert all(link.url.startswith(f"{server.origin}/viewer/dicomjson?url=")
-                       for link in server.links())
+            assert all(
+                link.url.startswith(f"{server.origin}/viewer/dicomjson?url=")
+                for link in server.links()
+            )
 
     def test_folder_discovery(self, tmp_path: Path, launch_dir: Path) -> None:
         single = json.loads((launch_dir / "all.json").read_text())
@@ -117,8 +122,10 @@ class TestLinks:
         warnings: list[str] = []
         files = find_launch_files(tmp_path, warn=warnings.append)
         assert [f.relative for f in files] == ["one.json.gz"]
-        assert sorted(w.split(":")[0] for w in warnings) == ["skipped broken.json",
-                                                            "skipped notes.json"]
+        assert sorted(w.split(":")[0] for w in warnings) == [
+            "skipped broken.json",
+            "skipped notes.json",
+        ]
 
     def test_snapshot_folder_listed_from_its_index(self, orthanc: Orthanc, tmp_path: Path) -> None:
         folder = tmp_path / "out"
@@ -127,7 +134,8 @@ class TestLinks:
         files = find_launch_files(folder, warn=warnings.append)
         assert warnings == []
         assert sorted(f.relative for f in files) == sorted(
-            p.name for p in folder.glob("*.json") if p.name != "index.json")
+            p.name for p in folder.glob("*.json") if p.name != "index.json"
+        )
 
 
 class TestHttp:
@@ -136,9 +144,15 @@ class TestHttp:
             url = server.launch_url("all.json")
             ok = http_session.get(url, headers={"Origin": PUBLIC}, timeout=30)
             other = http_session.get(url, headers={"Origin": "https://evil.example"}, timeout=30)
-            preflight = http_session.options(url, headers={
-                "Origin": PUBLIC, "Access-Control-Request-Method": "GET",
-                "Access-Control-Request-Private-Network": "true"}, timeout=30)
+            preflight = http_session.options(
+                url,
+                headers={
+                    "Origin": PUBLIC,
+                    "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Private-Network": "true",
+                },
+                timeout=30,
+            )
         assert ok.headers["Access-Control-Allow-Origin"] == PUBLIC
         assert "Access-Control-Allow-Origin" not in other.headers
         assert preflight.status_code == 204
@@ -147,16 +161,20 @@ class TestHttp:
     def test_unknown_host_refused(self, launch_dir: Path) -> None:
         # A page on another site that rebinds its name to 127.0.0.1 still sends its own Host.
         with running(launch_dir) as server:
-            answer = http_session.get(server.launch_url("all.json"),
-                                      headers={"Host": "evil.example"}, timeout=30)
+            answer = http_session.get(
+                server.launch_url("all.json"), headers={"Host": "evil.example"}, timeout=30
+            )
         assert answer.status_code == 421
 
     def test_no_path_leaves_the_folder(self, launch_dir: Path) -> None:
         (launch_dir.parent / "secret.json").write_text('{"studies": []}')
         with running(launch_dir) as server:
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-            for path in ("/launch/../secret.json", "/launch/%2e%2e/secret.json",
-                         "/launch/..%2Fsecret.json"):
+            for path in (
+                "/launch/../secret.json",
+                "/launch/%2e%2e/secret.json",
+                "/launch/..%2Fsecret.json",
+            ):
                 conn.request("GET", path)
                 answer = conn.getresponse()
                 answer.read()
@@ -165,6 +183,7 @@ class TestHttp:
 
     def test_viewer_routes_config_and_types(self, launch_dir: Path, tiny_dist: Path) -> None:
         with running(launch_dir, viewer_dist=tiny_dist) as server:
+
             def get(path: str) -> requests.Response:
                 return http_session.get(server.origin + path, timeout=30)
 
@@ -204,16 +223,19 @@ class TestLiveSource:
 
     @staticmethod
     def config(server: Server, host: str) -> dict[str, Any]:
-        text = http_session.get(server.origin + "/app-config.js", headers={"Host": host},
-                                timeout=30).text
+        text = http_session.get(
+            server.origin + "/app-config.js", headers={"Host": host}, timeout=30
+        ).text
         body = text.split("window.config = ", 1)[1].rsplit(";", 1)[0]
         config: dict[str, Any] = json.loads(body)
         return config
 
     def test_dicomweb_source_points_at_the_proxy_and_answers(
-            self, launch_dir: Path, tiny_dist: Path, orthanc: Orthanc) -> None:
-        with running(launch_dir, viewer_dist=tiny_dist,
-                     upstream=Upstream.parse(orthanc.url)) as server:
+        self, launch_dir: Path, tiny_dist: Path, orthanc: Orthanc
+    ) -> None:
+        with running(
+            launch_dir, viewer_dist=tiny_dist, upstream=Upstream.parse(orthanc.url)
+        ) as server:
             host = f"localhost:{server.port}"
             config = self.config(server, host)
             assert config["defaultDataSourceName"] == "dicomjson"
@@ -225,23 +247,34 @@ class TestLiveSource:
             assert options["qidoRoot"] == options["wadoRoot"] == root + "/dicom-web"
             assert options["wadoUriRoot"] == root + "/wado"
             assert (options["imageRendering"], options["thumbnailRendering"]) == ("wadors",) * 2
-            assert options["bulkDataURI"] == {"enabled": True, "startsWith": orthanc.url + "/",
-                                              "prefixWith": root + "/"}
+            assert options["bulkDataURI"] == {
+                "enabled": True,
+                "startsWith": orthanc.url + "/",
+                "prefixWith": root + "/",
+            }
             # The roots answer through the proxy, from the real Orthanc.
             studies = http_session.get(options["qidoRoot"] + "/studies", timeout=30).json()
             assert sorted(s["0020000D"]["Value"][0] for s in studies) == sorted(
-                study_uids(launch_dir))
+                study_uids(launch_dir)
+            )
             study = studies[0]["0020000D"]["Value"][0]
-            metadata = http_session.get(f"{options['wadoRoot']}/studies/{study}/metadata",
-                                        timeout=30).json()
-            bulk = [v["BulkDataURI"] for item in metadata for v in item.values()
-                    if isinstance(v, dict) and "BulkDataURI" in v]
+            metadata = http_session.get(
+                f"{options['wadoRoot']}/studies/{study}/metadata", timeout=30
+            ).json()
+            bulk = [
+                v["BulkDataURI"]
+                for item in metadata
+                for v in item.values()
+                if isinstance(v, dict) and "BulkDataURI" in v
+            ]
             assert bulk and all(u.startswith(options["bulkDataURI"]["startsWith"]) for u in bulk)
             moved = options["bulkDataURI"]["prefixWith"] + bulk[0].removeprefix(
-                options["bulkDataURI"]["startsWith"])
+                options["bulkDataURI"]["startsWith"]
+            )
             assert http_session.get(moved, timeout=30).status_code == 200
             assert server.live_url(study) == (
-                f"{server.origin}/viewer/dicomweb?StudyInstanceUIDs={study}")
+                f"{server.origin}/viewer/dicomweb?StudyInstanceUIDs={study}"
+            )
 
     def test_no_proxy_no_live_source(self, launch_dir: Path, tiny_dist: Path) -> None:
         with running(launch_dir, viewer_dist=tiny_dist) as server:
@@ -252,30 +285,55 @@ class TestLiveSource:
     def test_proxy_url_path_is_the_dicomweb_root(self) -> None:
         upstream = Upstream.parse("https://pacs.example:8443/pacs/dicom-web/")
         assert (upstream.origin, upstream.dicomweb_root, upstream.wado_uri_root) == (
-            "https://pacs.example:8443", "/pacs/dicom-web", "/pacs/wado")
+            "https://pacs.example:8443",
+            "/pacs/dicom-web",
+            "/pacs/wado",
+        )
         assert Upstream.parse("http://127.0.0.1:8042").dicomweb_root == "/dicom-web"
 
-    def test_verbose_prints_the_live_urls(self, launch_dir: Path, tiny_dist: Path,
-                                          orthanc: Orthanc,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
-        code = main(["serve", str(launch_dir), "--viewer-dist", str(tiny_dist), "--proxy",
-                     orthanc.url, "--port", "0", "--check", "-v"])
+    def test_verbose_prints_the_live_urls(
+        self,
+        launch_dir: Path,
+        tiny_dist: Path,
+        orthanc: Orthanc,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        code = main(
+            [
+                "serve",
+                str(launch_dir),
+                "--viewer-dist",
+                str(tiny_dist),
+                "--proxy",
+                orthanc.url,
+                "--port",
+                "0",
+                "--check",
+                "-v",
+            ]
+        )
         out, err = capsys.readouterr()
         assert code == 0, err
-        live = [line.split("live from the server: ", 1)[1] for line in err.splitlines()
-                if "live from the server: " in line]
+        live = [
+            line.split("live from the server: ", 1)[1]
+            for line in err.splitlines()
+            if "live from the server: " in line
+        ]
         assert [urlsplit(u).path for u in live] == ["/viewer/dicomweb"] * len(out.splitlines())
         assert sorted(parse_qs(urlsplit(u).query)["StudyInstanceUIDs"][0] for u in live) == sorted(
-            study_uids(launch_dir))
+            study_uids(launch_dir)
+        )
 
 
 class TestProxy:
-    def test_launch_urls_point_at_the_proxy_on_the_origin_asked(self, launch_dir: Path,
-                                                                orthanc: Orthanc) -> None:
+    def test_launch_urls_point_at_the_proxy_on_the_origin_asked(
+        self, launch_dir: Path, orthanc: Orthanc
+    ) -> None:
         with running(launch_dir, upstream=Upstream.parse(orthanc.url)) as server:
             for host in (f"127.0.0.1:{server.port}", f"localhost:{server.port}"):
-                served = http_session.get(server.launch_url("all.json"), timeout=30,
-                                          headers={"Host": host}).text
+                served = http_session.get(
+                    server.launch_url("all.json"), timeout=30, headers={"Host": host}
+                ).text
                 assert orthanc.url not in served
                 assert f'"dicomweb:http://{host}/proxy/wado?requestType=WADO' in served
             document = http_session.get(server.launch_url("all.json"), timeout=30).json()
@@ -290,14 +348,19 @@ class TestProxy:
         fixture = pydicom.dcmread(FIXTURE_DICOM / "study_a" / "doc" / "PDF001.dcm")
         want = bytes(fixture.EncapsulatedDocument)[: fixture.EncapsulatedDocumentLength]
         document = json.loads((launch_dir / "all.json").read_text())
-        [direct] = [i["metadata"]["EncapsulatedDocument"]["DirectRetrieveURL"]
-                    for s in document["studies"] for se in s["series"] for i in se["instances"]
-                    if "EncapsulatedDocument" in i["metadata"]]
+        [direct] = [
+            i["metadata"]["EncapsulatedDocument"]["DirectRetrieveURL"]
+            for s in document["studies"]
+            for se in s["series"]
+            for i in se["instances"]
+            if "EncapsulatedDocument" in i["metadata"]
+        ]
         # Why the proxy answers it: Orthanc 1.10 refuses the media type itself.
         assert http_session.get(direct, timeout=30).status_code == 400
         with running(launch_dir, upstream=Upstream.parse(orthanc.url)) as server:
-            answer = http_session.get(direct.replace(orthanc.url, server.origin + "/proxy"),
-                                      timeout=30)
+            answer = http_session.get(
+                direct.replace(orthanc.url, server.origin + "/proxy"), timeout=30
+            )
         assert answer.status_code == 200
         assert answer.headers["Content-Type"] == "application/pdf"
         assert answer.content == want
@@ -305,17 +368,31 @@ class TestProxy:
     def test_document_query(self) -> None:
         query = "requestType=WADO&studyUID=1.2&seriesUID=3&objectUID=4&contentType=application/pdf"
         assert document_query(query) == (
-            "requestType=WADO&studyUID=1.2&seriesUID=3&objectUID=4&contentType=application/dicom")
+            "requestType=WADO&studyUID=1.2&seriesUID=3&objectUID=4&contentType=application/dicom"
+        )
         assert document_query(query.replace("pdf", "dicom")) is None
         assert document_query("studyUID=1&contentType=application%2Fpdf") is None
 
     def test_rewrite_only_urls_on_the_proxied_origin(self) -> None:
-        document = {"a": ["dicomweb:http://pacs:8042/wado?x=1", "http://pacs:8042",
-                          "http://pacs:80421/wado", "Yamada http://pacs:8042/x", "HTTP://PACS:8042/y"]}
+        document = {
+            "a": [
+                "dicomweb:http://pacs:8042/wado?x=1",
+                "http://pacs:8042",
+                "http://pacs:80421/wado",
+                "Yamada http://pacs:8042/x",
+                "HTTP://PACS:8042/y",
+            ]
+        }
         rewritten, count = rewrite_launch(document, "http://pacs:8042", "http://127.0.0.1:9/proxy")
-        assert rewritten == {"a": ["dicomweb:http://127.0.0.1:9/proxy/wado?x=1",
-                                   "http://127.0.0.1:9/proxy/", "http://pacs:80421/wado",
-                                   "Yamada http://pacs:8042/x", "http://127.0.0.1:9/proxy/y"]}
+        assert rewritten == {
+            "a": [
+                "dicomweb:http://127.0.0.1:9/proxy/wado?x=1",
+                "http://127.0.0.1:9/proxy/",
+                "http://pacs:80421/wado",
+                "Yamada http://pacs:8042/x",
+                "http://127.0.0.1:9/proxy/y",
+            ]
+        }
         assert count == 3
 
     def test_upstream_down_is_a_502(self, launch_dir: Path) -> None:
@@ -330,15 +407,19 @@ class TestProxy:
     @pytest.mark.parametrize("chunked", [False, True])
     def test_large_bodies_stream_through(self, launch_dir: Path, chunked: bool) -> None:
         body = bytes(range(256)) * (40 * 4096)  # 40 MiB
-        with fault_server({"/big": Canned(200, body, "application/dicom", chunked=chunked)}) as up, \
-                running(launch_dir, upstream=Upstream.parse(up.url)) as server:
+        with (
+            fault_server({"/big": Canned(200, body, "application/dicom", chunked=chunked)}) as up,
+            running(launch_dir, upstream=Upstream.parse(up.url)) as server,
+        ):
             answer = http_session.get(f"{server.origin}/proxy/big", timeout=60)
         assert answer.status_code == 200
         assert len(answer.content) == len(body) and answer.content == body
 
     def test_upstream_errors_pass_through(self, launch_dir: Path) -> None:
-        with fault_server({"/busy": Canned(503, b"busy", "text/plain")}) as up, \
-                running(launch_dir, upstream=Upstream.parse(up.url)) as server:
+        with (
+            fault_server({"/busy": Canned(503, b"busy", "text/plain")}) as up,
+            running(launch_dir, upstream=Upstream.parse(up.url)) as server,
+        ):
             answer = http_session.get(f"{server.origin}/proxy/busy", timeout=30)
         assert (answer.status_code, answer.text) == (503, "busy")
 
@@ -348,27 +429,52 @@ class TestProxy:
             with running(launch_dir, upstream=Upstream.parse(url)) as server:
                 answer = http_session.get(f"{server.origin}/proxy/dicom-web/studies", timeout=30)
             assert answer.status_code == 200
-            assert http_session.get(f"{locked.url}/dicom-web/studies", timeout=30).status_code == 401
+            assert (
+                http_session.get(f"{locked.url}/dicom-web/studies", timeout=30).status_code == 401
+            )
 
 
 # ``python -m converter`` as a terminal starts it: a process started from a script
 # without job control inherits SIGINT ignored, and Python then leaves it ignored.
-AS_FROM_A_TERMINAL = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler)"
-                      "; from converter.cli import run; run()")
+AS_FROM_A_TERMINAL = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler)"
+    "; from converter.cli import run; run()"
+)
 
 
 def serve_process(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", AS_FROM_A_TERMINAL, "serve", *argv], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-c", AS_FROM_A_TERMINAL, "serve", *argv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 class TestCli:
-    def test_check_prints_urls_and_exits(self, launch_dir: Path, tiny_dist: Path,
-                                         orthanc: Orthanc,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-        code = main(["serve", str(launch_dir), "--viewer-dist", str(tiny_dist), "--proxy",
-                     orthanc.url, "--port", "0", "--check"])
+    def test_check_prints_urls_and_exits(
+        self,
+        launch_dir: Path,
+        tiny_dist: Path,
+        orthanc: Orthanc,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        code = main(
+            [
+                "serve",
+                str(launch_dir),
+                "--viewer-dist",
+                str(tiny_dist),
+                "--proxy",
+                orthanc.url,
+                "--port",
+                "0",
+                "--check",
+            ]
+        )
         out, err = capsys.readouterr()
         assert code == 0, err
         lines = out.splitlines()
@@ -377,8 +483,8 @@ class TestCli:
         assert "checked: launch files, viewer, proxy answer" in err
 
     def test_check_fails_when_the_proxy_cannot_reach_the_server(
-            self, launch_dir: Path, orthanc: Orthanc, tmp_path: Path,
-            capsys: pytest.CaptureFixture[str]) -> None:
+        self, launch_dir: Path, orthanc: Orthanc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             dead = f"http://127.0.0.1:{s.getsockname()[1]}"
@@ -387,23 +493,44 @@ class TestCli:
         code = main(["serve", str(tmp_path), "--proxy", dead, "--port", "0", "--check", "-q"])
         err = capsys.readouterr().err
         assert code == 1
-        assert err.startswith(f"error: moved.json: first instance through the proxy: HTTP 502 "
-                              f"proxy: {dead} did not answer"), err
+        assert err.startswith(
+            f"error: moved.json: first instance through the proxy: HTTP 502 "
+            f"proxy: {dead} did not answer"
+        ), err
 
-    @pytest.mark.parametrize(("argv", "code", "message"), [
-        (["serve", "/no/such/folder"], 2, "no such folder or launch file"),
-        (["serve", "{empty}"], 1, "no launch file in"),
-        (["serve", "{empty}", "--port", "99999"], 2, "is not a port"),
-        (["serve", "{empty}", "--proxy", "ftp://x"], 2, "--proxy 'ftp://x' is not an http(s) URL"),
-        (["serve", "{empty}", "--viewer-dist", "{empty}"], 2, "is not an OHIF Viewer build"),
-        (["serve", "{empty}", "--viewer-version", "latest"], 2,
-         "OHIF Viewer version 'latest' is not an exact version such as 3.13.2"),
-        (["serve", "{empty}", "--viewer-version", "../../x"], 2, "is not an exact version"),
-        (["serve", "{empty}", "--viewer-version", "3.13.2", "--viewer-dist", "{empty}"], 2,
-         "give --viewer-dist or --viewer-version, not both"),
-    ])
-    def test_mistakes_are_one_line(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                   argv: list[str], code: int, message: str) -> None:
+    @pytest.mark.parametrize(
+        ("argv", "code", "message"),
+        [
+            (["serve", "/no/such/folder"], 2, "no such folder or launch file"),
+            (["serve", "{empty}"], 1, "no launch file in"),
+            (["serve", "{empty}", "--port", "99999"], 2, "is not a port"),
+            (
+                ["serve", "{empty}", "--proxy", "ftp://x"],
+                2,
+                "--proxy 'ftp://x' is not an http(s) URL",
+            ),
+            (["serve", "{empty}", "--viewer-dist", "{empty}"], 2, "is not an OHIF Viewer build"),
+            (
+                ["serve", "{empty}", "--viewer-version", "latest"],
+                2,
+                "OHIF Viewer version 'latest' is not an exact version such as 3.13.2",
+            ),
+            (["serve", "{empty}", "--viewer-version", "../../x"], 2, "is not an exact version"),
+            (
+                ["serve", "{empty}", "--viewer-version", "3.13.2", "--viewer-dist", "{empty}"],
+                2,
+                "give --viewer-dist or --viewer-version, not both",
+            ),
+        ],
+    )
+    def test_mistakes_are_one_line(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        argv: list[str],
+        code: int,
+        message: str,
+    ) -> None:
         argv = [a.replace("{empty}", str(tmp_path)) for a in argv]
         assert main(argv) == code
         err = capsys.readouterr().err.strip()
@@ -443,8 +570,9 @@ class TestCli:
         yield tmp_path / "cache"
         shutil.rmtree(tmp_path / "cache", ignore_errors=True)
 
-    def test_viewer_fetched_once_with_npm(self, launch_dir: Path, tmp_path: Path,
-                                          cache: Path) -> None:
+    def test_viewer_fetched_once_with_npm(
+        self, launch_dir: Path, tmp_path: Path, cache: Path
+    ) -> None:
         env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
         first = serve_process(str(launch_dir), "--viewer", "--port", "0", "--check", env=env)
         out, err = first.communicate(timeout=600)
@@ -458,8 +586,9 @@ class TestCli:
         bare = tmp_path / "bin"
         bare.mkdir()
         (bare / "python").symlink_to(sys.executable)
-        again = serve_process(str(launch_dir), "--viewer", "--port", "0", "--check",
-                              env={**env, "PATH": str(bare)})
+        again = serve_process(
+            str(launch_dir), "--viewer", "--port", "0", "--check", env={**env, "PATH": str(bare)}
+        )
         _out, err = again.communicate(timeout=60)
         assert again.returncode == 0, err
         assert "fetching" not in err
@@ -474,21 +603,29 @@ class TestCli:
         assert process.returncode == 1 and out == ""
         assert err.strip().splitlines()[-1].startswith("error: npm is needed once to fetch")
 
-    @pytest.mark.parametrize(("argv", "spec"), [
-        (["--viewer"], "@ohif/app@3.13.2"),
-        (["--viewer-version", "3.14.0-beta.6"], "@ohif/app@3.14.0-beta.6"),
-        (["--viewer-version", "3.12.10"], "@ohif/app@3.12.10"),
-    ])
-    def test_offline_npm_is_one_line(self, launch_dir: Path, tmp_path: Path,
-                                     argv: list[str], spec: str) -> None:
+    @pytest.mark.parametrize(
+        ("argv", "spec"),
+        [
+            (["--viewer"], "@ohif/app@3.13.2"),
+            (["--viewer-version", "3.14.0-beta.6"], "@ohif/app@3.14.0-beta.6"),
+            (["--viewer-version", "3.12.10"], "@ohif/app@3.12.10"),
+        ],
+    )
+    def test_offline_npm_is_one_line(
+        self, launch_dir: Path, tmp_path: Path, argv: list[str], spec: str
+    ) -> None:
         if shutil.which("npm") is None:
             pytest.fail("npm is missing: scripts/setup installs it")
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"),
-               "npm_config_registry": f"http://127.0.0.1:{port}/",
-               "npm_config_cache": str(tmp_path / "npm-cache"), "npm_config_fetch_retries": "0"}
+        env = {
+            **os.environ,
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
+            "npm_config_registry": f"http://127.0.0.1:{port}/",
+            "npm_config_cache": str(tmp_path / "npm-cache"),
+            "npm_config_fetch_retries": "0",
+        }
         started = time.monotonic()
         process = serve_process(str(launch_dir), *argv, "--port", "0", env=env)
         out, err = process.communicate(timeout=120)

@@ -33,9 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "converter", *argv], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "converter", *argv],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def files(folder: Path) -> dict[str, bytes]:
@@ -68,22 +72,28 @@ class TestPartition:
 
     def test_environment(self) -> None:
         assert Shard.from_environment({"JOB_COMPLETION_INDEX": "2"}, 4) == (
-            Shard(2, 4), "JOB_COMPLETION_INDEX")
-        assert Shard.from_environment({"JOB_COMPLETION_INDEX": "1",
-                                       "DICOMWEB2OHIF_SHARDS": "3"}) == (
-            Shard(1, 3), "JOB_COMPLETION_INDEX")
-        assert Shard.from_environment({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "4",
-                                       "SLURM_ARRAY_TASK_MIN": "2"}) == (
-            Shard(3, 4), "SLURM_ARRAY_TASK_ID")
+            Shard(2, 4),
+            "JOB_COMPLETION_INDEX",
+        )
+        assert Shard.from_environment(
+            {"JOB_COMPLETION_INDEX": "1", "DICOMWEB2OHIF_SHARDS": "3"}
+        ) == (Shard(1, 3), "JOB_COMPLETION_INDEX")
+        assert Shard.from_environment(
+            {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "2"}
+        ) == (Shard(3, 4), "SLURM_ARRAY_TASK_ID")
         assert Shard.from_environment({}) is None
 
-    @pytest.mark.parametrize(("argv", "message"), [
-        (["--shard", "3/3"], "need 0 <= K < N"),
-        (["--shard", "x"], "give K/N"),
-        (["--shard", "0/2", "-o", "one.json"], "--shard goes with folder output"),
-    ])
-    def test_usage_errors(self, argv: list[str], message: str, tmp_path: Path,
-                          capsys: pytest.CaptureFixture[str]) -> None:
+    @pytest.mark.parametrize(
+        ("argv", "message"),
+        [
+            (["--shard", "3/3"], "need 0 <= K < N"),
+            (["--shard", "x"], "give K/N"),
+            (["--shard", "0/2", "-o", "one.json"], "--shard goes with folder output"),
+        ],
+    )
+    def test_usage_errors(
+        self, argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         args = ["snapshot", "http://127.0.0.1:1/rs", *argv]
         if "-o" not in argv:
             args += ["-o", f"{tmp_path}/"]
@@ -91,26 +101,35 @@ class TestPartition:
         assert message in capsys.readouterr().err
 
     def test_job_completion_index_needs_a_count(self, tmp_path: Path) -> None:
-        done = cli("snapshot", "http://127.0.0.1:1/rs", "-o", f"{tmp_path}/",
-                   env={"JOB_COMPLETION_INDEX": "0"})
+        done = cli(
+            "snapshot",
+            "http://127.0.0.1:1/rs",
+            "-o",
+            f"{tmp_path}/",
+            env={"JOB_COMPLETION_INDEX": "0"},
+        )
         _, err = done.communicate(timeout=60)
         assert done.returncode == 2
         assert "give --shard-count N" in err
 
 
 class TestShardedRun:
-    def test_three_concurrent_shards_equal_one_run(self, server: Orthanc, unsharded: Path,
-                                                   tmp_path: Path) -> None:
+    def test_three_concurrent_shards_equal_one_run(
+        self, server: Orthanc, unsharded: Path, tmp_path: Path
+    ) -> None:
         out = tmp_path / "sharded"
-        procs = [cli("snapshot", server.dicomweb_url, "--gzip", "--shard", f"{k}/3",
-                     "-o", f"{out}/") for k in range(3)]
+        procs = [
+            cli("snapshot", server.dicomweb_url, "--gzip", "--shard", f"{k}/3", "-o", f"{out}/")
+            for k in range(3)
+        ]
         for k, proc in enumerate(procs):
             _, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, err
             assert f"shard {k} of 3" in err
         assert files(out) == files(unsharded)
-        partial = [json.loads((out / f"index-{k}-of-3.json").read_text())["studies"]
-                   for k in range(3)]
+        partial = [
+            json.loads((out / f"index-{k}-of-3.json").read_text())["studies"] for k in range(3)
+        ]
         uids = [e["StudyInstanceUID"] for part in partial for e in part]
         assert len(uids) == len(set(uids)) == 30  # no study written twice
         assert main(["index", str(out), "-q"]) == 0
@@ -121,19 +140,34 @@ class TestShardedRun:
 
     def test_shard_from_slurm_environment(self, server: Orthanc, tmp_path: Path) -> None:
         out = tmp_path / "slurm"
-        proc = cli("snapshot", server.dicomweb_url, "-o", f"{out}/",
-                   env={"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "2"})
+        proc = cli(
+            "snapshot",
+            server.dicomweb_url,
+            "-o",
+            f"{out}/",
+            env={"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "2"},
+        )
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         assert "shard 1 of 2 (from $SLURM_ARRAY_TASK_ID)" in err
         expected = {f"{study_uid(i)}.json" for i in range(30) if Shard(1, 2).owns(study_uid(i))}
         assert set(files(out)) == expected
 
-    def test_killed_shard_rerun_finishes_its_part(self, server: Orthanc, unsharded: Path,
-                                                  tmp_path: Path) -> None:
+    def test_killed_shard_rerun_finishes_its_part(
+        self, server: Orthanc, unsharded: Path, tmp_path: Path
+    ) -> None:
         out = tmp_path / "killed"
-        proc = cli("snapshot", server.dicomweb_url, "--gzip", "--workers", "1", "--shard", "0/2",
-                   "-o", f"{out}/")
+        proc = cli(
+            "snapshot",
+            server.dicomweb_url,
+            "--gzip",
+            "--workers",
+            "1",
+            "--shard",
+            "0/2",
+            "-o",
+            f"{out}/",
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(list(out.glob("*.json.gz"))) < 3:
             time.sleep(0.01)
@@ -160,10 +194,17 @@ def _free_port() -> int:
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real local S3 server (moto in server mode) and the environment to reach it."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+    }
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -176,9 +217,13 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
                 time.sleep(0.1)
         import boto3
 
-        client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"],
-                              aws_access_key_id="testing", aws_secret_access_key="testing-secret",
-                              region_name="us-east-1")
+        client = boto3.client(
+            "s3",
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing-secret",
+            region_name="us-east-1",
+        )
         client.create_bucket(Bucket="launch-files")
         yield env
     finally:
@@ -190,16 +235,22 @@ class TestObjectStorage:
     def _client(self, env: dict[str, str]) -> Any:
         import boto3
 
-        return boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"],
-                            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                            region_name="us-east-1")
+        return boto3.client(
+            "s3",
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name="us-east-1",
+        )
 
-    def test_sharded_run_into_s3_gives_the_same_objects(self, server: Orthanc, unsharded: Path,
-                                                        s3: dict[str, str]) -> None:
+    def test_sharded_run_into_s3_gives_the_same_objects(
+        self, server: Orthanc, unsharded: Path, s3: dict[str, str]
+    ) -> None:
         url = "s3://launch-files/run1/"
-        procs = [cli("snapshot", server.dicomweb_url, "--gzip", "--shard", f"{k}/3", "-o", url,
-                     env=s3) for k in range(3)]
+        procs = [
+            cli("snapshot", server.dicomweb_url, "--gzip", "--shard", f"{k}/3", "-o", url, env=s3)
+            for k in range(3)
+        ]
         for proc in procs:
             _, err = proc.communicate(timeout=180)
             assert proc.returncode == 0, err
@@ -216,8 +267,9 @@ class TestObjectStorage:
             assert obj["Body"].read() == data
             assert obj["ContentType"] == "application/json"
             assert obj["ContentEncoding"] == "gzip"
-        index = json.loads(client.get_object(Bucket="launch-files",
-                                             Key="run1/index.json")["Body"].read())
+        index = json.loads(
+            client.get_object(Bucket="launch-files", Key="run1/index.json")["Body"].read()
+        )
         assert len(index["studies"]) == 30
 
     def test_resume_skips_objects_already_there(self, server: Orthanc, s3: dict[str, str]) -> None:
@@ -228,8 +280,11 @@ class TestObjectStorage:
         _, err = again.communicate(timeout=120)
         assert again.returncode == 0, err
         assert err.count(": skipped") == 4
-        body = self._client(s3).get_object(Bucket="launch-files",
-                                           Key=f"run2/{study_uid(0)}.json")["Body"].read()
+        body = (
+            self._client(s3)
+            .get_object(Bucket="launch-files", Key=f"run2/{study_uid(0)}.json")["Body"]
+            .read()
+        )
         assert json.loads(body)["studies"][0]["StudyInstanceUID"] == study_uid(0)
         assert gzip.compress(b"") != body  # plain JSON without --gzip
 
@@ -245,8 +300,9 @@ class TestReadmeExamples:
         return found[0]
 
     def _substitute(self, text: str, server: Orthanc, out: Path) -> str:
-        return (text.replace("https://pacs.example/dicom-web", server.dicomweb_url)
-                .replace("s3://launch-files/site/", f"{out}/"))
+        return text.replace("https://pacs.example/dicom-web", server.dicomweb_url).replace(
+            "s3://launch-files/site/", f"{out}/"
+        )
 
     def test_kubernetes_indexed_job(self, server: Orthanc, unsharded: Path, tmp_path: Path) -> None:
         import yaml
@@ -261,8 +317,9 @@ class TestReadmeExamples:
         out = tmp_path / "k8s"
         argv = [self._substitute(a, server, out) for a in command[1:]]
         env = {e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e}
-        procs = [cli(*argv, env={**env, "JOB_COMPLETION_INDEX": str(k)})
-                 for k in range(completions)]
+        procs = [
+            cli(*argv, env={**env, "JOB_COMPLETION_INDEX": str(k)}) for k in range(completions)
+        ]
         for proc in procs:
             _, err = proc.communicate(timeout=180)
             assert proc.returncode == 0, err
@@ -278,10 +335,17 @@ class TestReadmeExamples:
         assert len(lines) == 1
         out = tmp_path / "slurm"
         argv = shlex.split(self._substitute(lines[0], server, out))
-        procs = [cli(*argv[1:], env={"SLURM_ARRAY_TASK_ID": str(t),
-                                     "SLURM_ARRAY_TASK_MIN": str(first),
-                                     "SLURM_ARRAY_TASK_COUNT": str(last - first + 1)})
-                 for t in range(first, last + 1)]
+        procs = [
+            cli(
+                *argv[1:],
+                env={
+                    "SLURM_ARRAY_TASK_ID": str(t),
+                    "SLURM_ARRAY_TASK_MIN": str(first),
+                    "SLURM_ARRAY_TASK_COUNT": str(last - first + 1),
+                },
+            )
+            for t in range(first, last + 1)
+        ]
         for proc in procs:
             _, err = proc.communicate(timeout=180)
             assert proc.returncode == 0, err

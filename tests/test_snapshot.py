@@ -54,12 +54,18 @@ def headers_of(fixture_headers: list[pydicom.Dataset], modality: str) -> list[py
 
 
 class TestWholeFile:
-    def test_every_study_and_instance(self, launch: dict[str, Any],
-                                      fixture_headers: list[pydicom.Dataset]) -> None:
+    def test_every_study_and_instance(
+        self, launch: dict[str, Any], fixture_headers: list[pydicom.Dataset]
+    ) -> None:
         assert {s["StudyInstanceUID"] for s in launch["studies"]} == {
-            h.StudyInstanceUID for h in fixture_headers}
-        sops = {i["metadata"]["SOPInstanceUID"] for st in launch["studies"]
-                for se in st["series"] for i in se["instances"]}
+            h.StudyInstanceUID for h in fixture_headers
+        }
+        sops = {
+            i["metadata"]["SOPInstanceUID"]
+            for st in launch["studies"]
+            for se in st["series"]
+            for i in se["instances"]
+        }
         assert sops == {h.SOPInstanceUID for h in fixture_headers}
         assert sum(s["NumInstances"] for s in launch["studies"]) == len(fixture_headers)
 
@@ -72,7 +78,10 @@ class TestWholeFile:
             assert isinstance(ct[name], kind), (name, ct[name])
         for entry in ct["instances"]:
             for name, kind in DOCS_INSTANCE.items():
-                assert isinstance(entry["metadata"][name], kind), (name, entry["metadata"].get(name))
+                assert isinstance(entry["metadata"][name], kind), (
+                    name,
+                    entry["metadata"].get(name),
+                )
             assert entry["url"].startswith("dicomweb:http://127.0.0.1:")
 
     def test_no_pixel_data_no_vrmap_anywhere(self, launch: dict[str, Any]) -> None:
@@ -87,12 +96,18 @@ class TestWholeFile:
         ct = by_modality(launch, "CT")[0]["instances"][0]["metadata"]
         assert ct["RETIRED_StudyComments"].startswith("Retired attribute")
 
-    def test_geometry_matches_the_files(self, launch: dict[str, Any],
-                                        fixture_headers: list[pydicom.Dataset]) -> None:
-        want = {h.SOPInstanceUID: [float(v) for v in h.ImagePositionPatient]
-                for h in headers_of(fixture_headers, "CT") if "ImagePositionPatient" in h}
-        got = {i["metadata"]["SOPInstanceUID"]: i["metadata"]["ImagePositionPatient"]
-               for i in by_modality(launch, "CT")[0]["instances"]}
+    def test_geometry_matches_the_files(
+        self, launch: dict[str, Any], fixture_headers: list[pydicom.Dataset]
+    ) -> None:
+        want = {
+            h.SOPInstanceUID: [float(v) for v in h.ImagePositionPatient]
+            for h in headers_of(fixture_headers, "CT")
+            if "ImagePositionPatient" in h
+        }
+        got = {
+            i["metadata"]["SOPInstanceUID"]: i["metadata"]["ImagePositionPatient"]
+            for i in by_modality(launch, "CT")[0]["instances"]
+        }
         assert got == {k: v for k, v in want.items() if k in got}
         zs = [p[2] for p in got.values()]
         assert zs == sorted(zs)
@@ -104,8 +119,9 @@ class TestWholeFile:
 
 
 class TestNonAsciiName:
-    def test_ideographic_and_phonetic_groups_survive(self, launch: dict[str, Any],
-                                                     fixture_headers: list[pydicom.Dataset]) -> None:
+    def test_ideographic_and_phonetic_groups_survive(
+        self, launch: dict[str, Any], fixture_headers: list[pydicom.Dataset]
+    ) -> None:
         header = next(h for h in fixture_headers if h.PatientID == "DW2O-0001")
         name = str(header.PatientName)
         assert "山田" in name
@@ -117,20 +133,28 @@ class TestNonAsciiName:
 
     def test_file_is_utf8_not_escaped(self, orthanc: Orthanc, tmp_path: Path) -> None:
         out = tmp_path / "a.json"
-        assert run("snapshot", orthanc.dicomweb_url, "--patient-id", "DW2O-0001", "-o", str(out), "-q") == 0
+        assert (
+            run("snapshot", orthanc.dicomweb_url, "--patient-id", "DW2O-0001", "-o", str(out), "-q")
+            == 0
+        )
         assert "山田^太郎".encode() in out.read_bytes()
 
 
 class TestStructuredReport:
     def test_sr_keeps_its_code_sequences(self, launch: dict[str, Any]) -> None:
         sr = by_modality(launch, "SR")[0]["instances"][0]["metadata"]
-        for name in ("ConceptNameCodeSequence", "ContentSequence", "ContentTemplateSequence",
-                     "CurrentRequestedProcedureEvidenceSequence"):
+        for name in (
+            "ConceptNameCodeSequence",
+            "ContentSequence",
+            "ContentTemplateSequence",
+            "CurrentRequestedProcedureEvidenceSequence",
+        ):
             assert isinstance(sr[name], list) and sr[name], name
         assert sr["ConceptNameCodeSequence"][0]["CodeValue"] == "126000"
 
-    def test_measurement_is_in_the_content_tree(self, launch: dict[str, Any],
-                                                fixture_headers: list[pydicom.Dataset]) -> None:
+    def test_measurement_is_in_the_content_tree(
+        self, launch: dict[str, Any], fixture_headers: list[pydicom.Dataset]
+    ) -> None:
         sr = by_modality(launch, "SR")[0]["instances"][0]["metadata"]
         text = json.dumps(sr["ContentSequence"])
         assert '"NumericValue": 22.5' in text
@@ -146,36 +170,53 @@ class TestPetAndColour:
         assert isinstance(drug["RadionuclideTotalDose"], (int, float))
         assert isinstance(drug["RadionuclideHalfLife"], (int, float))
         assert drug["RadionuclideCodeSequence"][0]["CodeMeaning"]
-        for name in ("CorrectedImage", "Units", "DecayCorrection", "AcquisitionDate",
-                     "AcquisitionTime", "PatientWeight", "SeriesDate", "SeriesTime"):
+        for name in (
+            "CorrectedImage",
+            "Units",
+            "DecayCorrection",
+            "AcquisitionDate",
+            "AcquisitionTime",
+            "PatientWeight",
+            "SeriesDate",
+            "SeriesTime",
+        ):
             assert pt[name] not in ("", None), name
 
     def test_rgb_planar_configuration(self, launch: dict[str, Any]) -> None:
-        rgb = [i["metadata"] for se in launch["studies"][2]["series"] for i in se["instances"]
-               if i["metadata"].get("PhotometricInterpretation") == "RGB"]
+        rgb = [
+            i["metadata"]
+            for se in launch["studies"][2]["series"]
+            for i in se["instances"]
+            if i["metadata"].get("PhotometricInterpretation") == "RGB"
+        ]
         assert sorted(m["PlanarConfiguration"] for m in rgb) == [0, 1]
         assert all(m["SamplesPerPixel"] == 3 for m in rgb)
 
 
 class TestMultiFrame:
-    def test_one_entry_per_frame_one_based_in_order(self, launch: dict[str, Any],
-                                                    fixture_headers: list[pydicom.Dataset]) -> None:
+    def test_one_entry_per_frame_one_based_in_order(
+        self, launch: dict[str, Any], fixture_headers: list[pydicom.Dataset]
+    ) -> None:
         for series in [*by_modality(launch, "US"), by_modality(launch, "CT")[1]]:
             sop = series["instances"][0]["metadata"]["SOPInstanceUID"]
             header = next(h for h in fixture_headers if h.SOPInstanceUID == sop)
             frames = int(header.NumberOfFrames)
             assert frames > 1
             urls = [i["url"] for i in series["instances"]]
-            assert urls == [urls[0].rsplit("&frame=", 1)[0] + f"&frame={n}"
-                            for n in range(1, frames + 1)]
+            assert urls == [
+                urls[0].rsplit("&frame=", 1)[0] + f"&frame={n}" for n in range(1, frames + 1)
+            ]
 
-    def test_enhanced_frames_carry_their_own_position(self, launch: dict[str, Any],
-                                                      fixture_headers: list[pydicom.Dataset]) -> None:
+    def test_enhanced_frames_carry_their_own_position(
+        self, launch: dict[str, Any], fixture_headers: list[pydicom.Dataset]
+    ) -> None:
         series = by_modality(launch, "CT")[1]
         sop = series["instances"][0]["metadata"]["SOPInstanceUID"]
         header = next(h for h in fixture_headers if h.SOPInstanceUID == sop)
-        want = [[float(v) for v in item.PlanePositionSequence[0].ImagePositionPatient]
-                for item in header.PerFrameFunctionalGroupsSequence]
+        want = [
+            [float(v) for v in item.PlanePositionSequence[0].ImagePositionPatient]
+            for item in header.PerFrameFunctionalGroupsSequence
+        ]
         first, *rest = series["instances"]
         # Frame 1's position is in the first entry's per-frame groups (written once),
         # never at its top level: OHIF 3.13.2 would put every frame there.
@@ -213,8 +254,20 @@ class TestDeterminism:
 
         golden = Path(__file__).parent / "golden" / "fixtures.json"
         out = tmp_path / "g.json"
-        assert run("snapshot", orthanc.dicomweb_url, "--wado-uri-root", PUBLIC,
-                   "--indent", "1", "-o", str(out), "-q") == 0
+        assert (
+            run(
+                "snapshot",
+                orthanc.dicomweb_url,
+                "--wado-uri-root",
+                PUBLIC,
+                "--indent",
+                "1",
+                "-o",
+                str(out),
+                "-q",
+            )
+            == 0
+        )
         if os.environ.get("UPDATE_GOLDEN"):
             golden.parent.mkdir(exist_ok=True)
             golden.write_bytes(out.read_bytes())
@@ -224,7 +277,10 @@ class TestDeterminism:
 class TestUrlOptions:
     def test_public_wado_root(self, orthanc: Orthanc, tmp_path: Path) -> None:
         out = tmp_path / "p.json"
-        assert run("snapshot", orthanc.dicomweb_url, "--wado-uri-root", PUBLIC, "-o", str(out), "-q") == 0
+        assert (
+            run("snapshot", orthanc.dicomweb_url, "--wado-uri-root", PUBLIC, "-o", str(out), "-q")
+            == 0
+        )
         text = out.read_text()
         assert "127.0.0.1" not in text
         url = json.loads(text)["studies"][0]["series"][0]["instances"][0]["url"]
@@ -234,15 +290,30 @@ class TestUrlOptions:
     def test_template(self, orthanc: Orthanc, tmp_path: Path) -> None:
         out = tmp_path / "t.json"
         template = "https://bucket.example/dicom/{study}/{series}/{instance}.dcm"
-        assert run("snapshot", orthanc.dicomweb_url, "--url-template", template,
-                   "--patient-id", "DW2O-0002", "-o", str(out), "-q") == 0
+        assert (
+            run(
+                "snapshot",
+                orthanc.dicomweb_url,
+                "--url-template",
+                template,
+                "--patient-id",
+                "DW2O-0002",
+                "-o",
+                str(out),
+                "-q",
+            )
+            == 0
+        )
         study = json.loads(out.read_text())["studies"][0]
         mf = study["series"][1]["instances"]
-        assert mf[0]["url"].startswith("dicomweb:https://bucket.example/dicom/" + study["StudyInstanceUID"])
+        assert mf[0]["url"].startswith(
+            "dicomweb:https://bucket.example/dicom/" + study["StudyInstanceUID"]
+        )
         assert [e["url"].rsplit("?", 1)[1] for e in mf] == [f"frame={n}" for n in range(1, 6)]
 
-    def test_default_wado_urls_fetch_the_part10_object(self, orthanc: Orthanc,
-                                                       launch: dict[str, Any]) -> None:
+    def test_default_wado_urls_fetch_the_part10_object(
+        self, orthanc: Orthanc, launch: dict[str, Any]
+    ) -> None:
         import requests
 
         entry = by_modality(launch, "CT")[0]["instances"][0]

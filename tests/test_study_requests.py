@@ -40,8 +40,15 @@ def run(url: str, by_study: bool) -> tuple[Report, bytes, list[str]]:
     planned = plan(source, Selection())
     written: list[bytes] = []
     store = SingleFile(None, [s.uid for s in planned], sink=written.append)
-    report = snapshot(source, Selection(), WadoUriUrls(default_wado_uri_root(source.root)),
-                      store, studies=planned, by_study=by_study, warn=warnings.append)
+    report = snapshot(
+        source,
+        Selection(),
+        WadoUriUrls(default_wado_uri_root(source.root)),
+        store,
+        studies=planned,
+        by_study=by_study,
+        warn=warnings.append,
+    )
     return report, b"".join(written), sorted(warnings)
 
 
@@ -80,7 +87,8 @@ def test_fixtures_written_alike(orthanc: Orthanc) -> None:
 
 def test_real_world_corpus_written_alike(realworld_orthanc: Orthanc) -> None:
     (per_report, per_file, per_warn), (report, file, warned), proxy = both_ways(
-        realworld_orthanc.url)
+        realworld_orthanc.url
+    )
     assert report.written == per_report.written > 20
     assert report.failed == per_report.failed
     assert requests_of(proxy, STUDY_LEVEL) == report.written + len(report.failed)
@@ -132,6 +140,7 @@ def test_default_depends_on_the_number_of_studies(orthanc: Orthanc) -> None:
 def test_study_listed_twice_is_fetched_series_by_series(orthanc: Orthanc) -> None:
     """Orthanc lists a study twice when it splits it (files that disagree on the
     patient); neither record's count is the study's, so no answer is checked against it."""
+
     def list_first_twice(path: str, document: Any) -> Any:
         if not path.split("?")[0].endswith("/studies"):
             return document

@@ -38,7 +38,10 @@ class TestUrls:
         ("root", "expected"),
         [
             ("http://localhost:8042/dicom-web", "http://localhost:8042/wado"),
-            ("https://pacs/dcm4chee-arc/aets/DCM4CHEE/rs", "https://pacs/dcm4chee-arc/aets/DCM4CHEE/wado"),
+            (
+                "https://pacs/dcm4chee-arc/aets/DCM4CHEE/rs",
+                "https://pacs/dcm4chee-arc/aets/DCM4CHEE/wado",
+            ),
             ("http://u:secret@host:8042/dicom-web/", "http://host:8042/wado"),
         ],
     )
@@ -79,7 +82,10 @@ class TestOrderAndSummary:
         study = build_study([series_a, series_b], URLS)
         doc = launch_file([study])["studies"][0]
         assert [s["SeriesInstanceUID"] for s in doc["series"]] == ["1.9", "1.8"]
-        assert [i["metadata"]["SOPInstanceUID"] for i in doc["series"][0]["instances"]] == ["9.1", "9.2"]
+        assert [i["metadata"]["SOPInstanceUID"] for i in doc["series"][0]["instances"]] == [
+            "9.1",
+            "9.2",
+        ]
         assert doc["NumInstances"] == 3
         assert doc["Modalities"] == "CT/SR"
 
@@ -105,15 +111,21 @@ class TestOrderAndSummary:
 
 def enhanced(frames: int) -> dict[str, Any]:
     return inst(
-        "1", 1, "mf",
+        "1",
+        1,
+        "mf",
         NumberOfFrames=frames,
-        SharedFunctionalGroupsSequence=[{
-            "PixelMeasuresSequence": [{"PixelSpacing": [0.5, 0.5], "SliceThickness": 5}],
-            "PlaneOrientationSequence": [{"ImageOrientationPatient": [1, 0, 0, 0, 1, 0]}],
-        }],
+        SharedFunctionalGroupsSequence=[
+            {
+                "PixelMeasuresSequence": [{"PixelSpacing": [0.5, 0.5], "SliceThickness": 5}],
+                "PlaneOrientationSequence": [{"ImageOrientationPatient": [1, 0, 0, 0, 1, 0]}],
+            }
+        ],
         PerFrameFunctionalGroupsSequence=[
-            {"PlanePositionSequence": [{"ImagePositionPatient": [0, 0, 5 * k]}],
-             "FrameContentSequence": [{"InStackPositionNumber": k + 1}]}
+            {
+                "PlanePositionSequence": [{"ImagePositionPatient": [0, 0, 5 * k]}],
+                "FrameContentSequence": [{"InStackPositionNumber": k + 1}],
+            }
             for k in range(frames)
         ],
     )
@@ -149,7 +161,10 @@ class TestMultiFrame:
     def test_later_frames_carry_their_own_geometry(self) -> None:
         entries = frame_entries(enhanced(4), "dicomweb:u?")
         assert [e.metadata.get("ImagePositionPatient") for e in entries] == [
-            None, [0, 0, 5], [0, 0, 10], [0, 0, 15]
+            None,
+            [0, 0, 5],
+            [0, 0, 10],
+            [0, 0, 15],
         ]
         assert [e.metadata.get("InStackPositionNumber") for e in entries[1:]] == [2, 3, 4]
         # shared attributes are on every entry, the first included
@@ -166,6 +181,7 @@ class TestMultiFrame:
     def test_size_grows_linearly_with_frames(self) -> None:
         def size(n: int) -> int:
             return len(dumps([e.to_json() for e in frame_entries(enhanced(n), "dicomweb:u")]))
+
         per_frame_small = size(100) / 100
         per_frame_large = size(1000) / 1000
         assert per_frame_large < per_frame_small * 1.1

@@ -25,8 +25,9 @@ def dcmjs_names(tags: list[str] | None = None) -> dict[str, str]:
     """dcmjs' key for each tag (``None``: every tag dcmjs' dictionary has)."""
     script = ROOT / "tests" / "dcmjs" / "names.js"
     args = ["node", str(script)] + (["--all"] if tags is None else [])
-    done = subprocess.run(args, input=json.dumps(tags or []).encode(), capture_output=True,
-                          check=True, timeout=120)
+    done = subprocess.run(
+        args, input=json.dumps(tags or []).encode(), capture_output=True, check=True, timeout=120
+    )
     return json.loads(done.stdout)
 
 
@@ -38,9 +39,11 @@ def _group_repeaters() -> dict[tuple[str, str], tuple[str, str, str, str, str]]:
     """Masks that repeat the group (``60xx3000``); dcmjs handles those, not element masks."""
     from pydicom.datadict import RepeatersDictionary
 
-    return {(mask[:2].upper(), mask[4:].upper()): entry
-            for mask, entry in RepeatersDictionary.items()
-            if entry[4] and mask[2:4].lower() == "xx" and "x" not in mask[4:].lower()}
+    return {
+        (mask[:2].upper(), mask[4:].upper()): entry
+        for mask, entry in RepeatersDictionary.items()
+        if entry[4] and mask[2:4].lower() == "xx" and "x" not in mask[4:].lower()
+    }
 
 
 def candidate_tags() -> list[str]:
@@ -100,11 +103,11 @@ def render() -> str:
         "tables below.",
         '"""',
         "",
-        "_EXACT = \"\"\"\\",
+        '_EXACT = """\\',
         *rows,
         '"""',
         "",
-        "_GROUP_REPEATERS = \"\"\"\\",
+        '_GROUP_REPEATERS = """\\',
         *repeater_rows,
         '"""',
         "",

@@ -75,8 +75,9 @@ class SnapshotProgress:
     def __enter__(self) -> SnapshotProgress:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.progress is not None:
             self.progress.stop()
 
@@ -89,10 +90,14 @@ class SnapshotProgress:
             self.ui.info(f"{self.total} studies selected{total}")
             return
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TextColumn("[progress.data.speed]{task.fields[rate]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(),
-            console=self.ui.err, transient=False,
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.ui.err,
+            transient=False,
         )
         self.studies_task = self.progress.add_task("studies  ", total=self.total, rate="")
         self.instances_task = self.progress.add_task("instances", total=instances, rate="")
@@ -106,11 +111,13 @@ class SnapshotProgress:
             if self.instances_task is not None:
                 self.progress.advance(self.instances_task, instances)
                 task = self.progress.tasks[self.instances_task]
-                self.progress.update(self.instances_task,
-                                     rate=f"{task.completed / elapsed:,.0f} inst/s")
+                self.progress.update(
+                    self.instances_task, rate=f"{task.completed / elapsed:,.0f} inst/s"
+                )
             if status == "failed":
-                self.ui.err.print(f"[red]failed:[/] study {escape(shown_uid(uid))}: "
-                                  f"{escape(message)}")
+                self.ui.err.print(
+                    f"[red]failed:[/] study {escape(shown_uid(uid))}: {escape(message)}"
+                )
             return
         if self.ui.quiet:
             return
@@ -127,8 +134,14 @@ def summary(ui: Ui, report: Report, target: str) -> None:
         table = Table(title=f"snapshot into {target}", title_justify="left", box=None)
         for header in ("written", "skipped", "failed", "instances", "bytes", "seconds"):
             table.add_column(header, justify="right")
-        table.add_row(str(report.written), str(report.skipped), str(len(report.failed)),
-                      f"{report.instances:,}", f"{report.bytes:,}", f"{report.seconds:.1f}")
+        table.add_row(
+            str(report.written),
+            str(report.skipped),
+            str(len(report.failed)),
+            f"{report.instances:,}",
+            f"{report.bytes:,}",
+            f"{report.seconds:.1f}",
+        )
         ui.err.print(table)
     for uid, message in report.failed:
         ui.error(f"study {shown_uid(uid)} failed and was not written: {message}")

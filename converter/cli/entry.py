@@ -29,9 +29,15 @@ from converter.cli.studies import cmd_studies
 from converter.cli.validate import cmd_validate
 from converter.errors import ConverterError, UsageError
 
-COMMANDS = {"index": cmd_index,
-            "snapshot": cmd_snapshot, "studies": cmd_studies, "map": cmd_map,
-            "serve": cmd_serve, "folder": cmd_folder, "validate": cmd_validate}
+COMMANDS = {
+    "index": cmd_index,
+    "snapshot": cmd_snapshot,
+    "studies": cmd_studies,
+    "map": cmd_map,
+    "serve": cmd_serve,
+    "folder": cmd_folder,
+    "validate": cmd_validate,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ui = Ui(quiet)
     # Plain lines on stderr: a log line (a URL, a UID) is never wrapped to the terminal.
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING, force=True,
+        level=logging.DEBUG if debug else logging.WARNING,
+        force=True,
         handlers=[_StderrHandler()],
         format="%(levelname)s %(name)s: %(message)s",
     )
@@ -72,8 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line, the traceback with --debug
         if debug:
             traceback.print_exc()
-        ui.err.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
-                     "(run with --debug for the traceback and please report it)")
+        ui.err.print(
+            f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
+            "(run with --debug for the traceback and please report it)"
+        )
         return 1
     finally:
         restore_sigterm(previous_sigterm)

@@ -46,33 +46,60 @@ def default_jobs() -> int:
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register ``folder`` on the CLI's sub-command set."""
     folder = commands.add_parser(
-        "folder", help="write a launch file from a folder of DICOM files",
+        "folder",
+        help="write a launch file from a folder of DICOM files",
         description="Read every DICOM Part 10 file under PATH (headers only) and write an "
         "OHIF DICOM JSON launch file whose urls are --url-prefix + each file's path under "
         "PATH. Files that are not DICOM or cannot be read are skipped and named.",
-        epilog=FOLDER_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=FOLDER_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     folder.add_argument("path", metavar="PATH", help="folder to read (recursively)")
-    folder.add_argument("--url-prefix", required=True, metavar="URL",
-                        help="where a viewer reaches PATH: an http(s) URL or a relative path")
-    folder.add_argument("-o", "--output", required=True, metavar="FILE|DIR/",
-                        help="launch file to write (atomically), - for stdout, or a folder "
-                        "(trailing /) or storage URL (s3://...) for one file per study plus "
-                        "index.json")
+    folder.add_argument(
+        "--url-prefix",
+        required=True,
+        metavar="URL",
+        help="where a viewer reaches PATH: an http(s) URL or a relative path",
+    )
+    folder.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE|DIR/",
+        help="launch file to write (atomically), - for stdout, or a folder "
+        "(trailing /) or storage URL (s3://...) for one file per study plus "
+        "index.json",
+    )
     folder.add_argument("--gzip", action="store_true", help="folder output: write <uid>.json.gz")
-    folder.add_argument("--keep-private", action="store_true",
-                        help="keep private tags (under their 8-hex key)")
-    folder.add_argument("--no-inline-documents", action="store_true",
-                        help="do not carry encapsulated PDFs inside the launch file (OHIF "
-                        "then cannot open them: a static host serves no PDF of its own)")
-    folder.add_argument("--jobs", type=_jobs, default=default_jobs(), metavar="N",
-                        help=f"processes reading files (default {default_jobs()}, the CPUs)")
+    folder.add_argument(
+        "--keep-private", action="store_true", help="keep private tags (under their 8-hex key)"
+    )
+    folder.add_argument(
+        "--no-inline-documents",
+        action="store_true",
+        help="do not carry encapsulated PDFs inside the launch file (OHIF "
+        "then cannot open them: a static host serves no PDF of its own)",
+    )
+    folder.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=default_jobs(),
+        metavar="N",
+        help=f"processes reading files (default {default_jobs()}, the CPUs)",
+    )
     folder.add_argument("--indent", type=int, metavar="N", help="pretty-print with N spaces")
-    folder.add_argument("--shard", metavar="K/N",
-                        help="write only part K of N of the studies (stable hash of the UID; "
-                        "default from $JOB_COMPLETION_INDEX or $SLURM_ARRAY_TASK_ID)")
-    folder.add_argument("--shard-count", type=int, metavar="N",
-                        help="N for $JOB_COMPLETION_INDEX (or $DICOMWEB2OHIF_SHARDS)")
+    folder.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="write only part K of N of the studies (stable hash of the UID; "
+        "default from $JOB_COMPLETION_INDEX or $SLURM_ARRAY_TASK_ID)",
+    )
+    folder.add_argument(
+        "--shard-count",
+        type=int,
+        metavar="N",
+        help="N for $JOB_COMPLETION_INDEX (or $DICOMWEB2OHIF_SHARDS)",
+    )
     return folder
 
 
@@ -87,8 +114,9 @@ class _FileProgress:
     def __enter__(self) -> _FileProgress:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.bar is not None:
             self.bar.stop()
 
@@ -96,8 +124,14 @@ class _FileProgress:
         if self.ui.quiet or not self.ui.err.is_terminal:
             return
         if self.bar is None:
-            self.bar = Progress(TextColumn("files"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), console=self.ui.err, transient=True)
+            self.bar = Progress(
+                TextColumn("files"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.ui.err,
+                transient=True,
+            )
             self.task = self.bar.add_task("files", total=total)
             self.bar.start()
         self.bar.update(self.task, completed=done)
@@ -114,9 +148,15 @@ def cmd_folder(args: argparse.Namespace, ui: Ui) -> int:
 
     prefix = check_prefix(args.url_prefix)
     with _FileProgress(ui) as progress:
-        result = read_folder(Path(args.path), prefix, keep_private=args.keep_private,
-                             inline_documents=not args.no_inline_documents, jobs=args.jobs,
-                             exclude=path, progress=progress.update)
+        result = read_folder(
+            Path(args.path),
+            prefix,
+            keep_private=args.keep_private,
+            inline_documents=not args.no_inline_documents,
+            jobs=args.jobs,
+            exclude=path,
+            progress=progress.update,
+        )
     _report(ui, result)
     studies = [s for s in result.studies if shard.owns(s.uid)]
     # Every study is written: a folder's content may change under the same UIDs.
@@ -129,9 +169,11 @@ def cmd_folder(args: argparse.Namespace, ui: Ui) -> int:
     except KeyboardInterrupt:
         store.abort()
         raise
-    ui.info(f"wrote {len(studies)} of {len(result.studies)} studies, {result.instances} "
-            "instances read from "
-            f"{result.files} files ({written:,} bytes) to {target}")
+    ui.info(
+        f"wrote {len(studies)} of {len(result.studies)} studies, {result.instances} "
+        "instances read from "
+        f"{result.files} files ({written:,} bytes) to {target}"
+    )
     return 0
 
 
@@ -149,12 +191,16 @@ def _report(ui: Ui, result: FolderResult) -> None:
         else:
             ui.warn(f"{text} ({len(paths)} files: {_names(paths)})")
     if result.skipped:
-        ui.warn(f"skipped {len(result.skipped)} of "
-                f"{describe_skipped(result.skipped, result.files, NAMES_SHOWN)}")
+        ui.warn(
+            f"skipped {len(result.skipped)} of "
+            f"{describe_skipped(result.skipped, result.files, NAMES_SHOWN)}"
+        )
     if result.duplicates:
         shown = [f"{d.path} (same SOP instance as {d.kept})" for d in result.duplicates]
-        ui.warn(f"{len(result.duplicates)} files hold an instance already read, kept once: "
-                f"{_names(shown)}")
+        ui.warn(
+            f"{len(result.duplicates)} files hold an instance already read, kept once: "
+            f"{_names(shown)}"
+        )
 
 
 __all__ = ["add_parser", "cmd_folder"]

@@ -27,8 +27,9 @@ def cmd_map(args: argparse.Namespace, ui: Ui) -> int:
         raise ConverterError(f"{name} is not JSON: {exc}") from exc
     datasets = [document] if isinstance(document, dict) else document
     if not isinstance(datasets, list):
-        raise ConverterError(f"{name} holds a JSON {type(document).__name__}, "
-                             "not a PS3.18 array of datasets")
+        raise ConverterError(
+            f"{name} holds a JSON {type(document).__name__}, not a PS3.18 array of datasets"
+        )
     mapped = map_datasets(datasets, keep_private=args.keep_private, warn=ui.warn)
     sys.stdout.buffer.write(dumps(mapped, indent=args.indent))
     return 0

@@ -34,8 +34,10 @@ TOKEN_ENV = "DICOMWEB2OHIF_TOKEN"
 
 def study_filter(args: argparse.Namespace) -> StudyFilter:
     return StudyFilter(
-        patient_id=args.patient_id, study_date=args.study_date,
-        modality=args.modality, accession_number=args.accession,
+        patient_id=args.patient_id,
+        study_date=args.study_date,
+        modality=args.modality,
+        accession_number=args.accession,
     )
 
 
@@ -72,11 +74,18 @@ def open_source(args: argparse.Namespace, ui: Ui) -> DicomWebSource:
     elif args.insecure:
         verify = False
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
-        ui.warn("TLS certificates are not verified (--insecure): anyone on the path can "
-                "read and change the answers")
-    return DicomWebSource(args.url, timeout=args.timeout, credentials=credentials_of(args),
-                          verify=verify, retry=RetryPolicy(args.retries, args.retry_backoff),
-                          warn=ui.warn)
+        ui.warn(
+            "TLS certificates are not verified (--insecure): anyone on the path can "
+            "read and change the answers"
+        )
+    return DicomWebSource(
+        args.url,
+        timeout=args.timeout,
+        credentials=credentials_of(args),
+        verify=verify,
+        retry=RetryPolicy(args.retries, args.retry_backoff),
+        warn=ui.warn,
+    )
 
 
 def local_output(output: str) -> tuple[str, Path | None]:
@@ -132,13 +141,16 @@ def check_output(args: argparse.Namespace, shard: Shard) -> Output:
     if args.gzip and kind != "folder":
         raise UsageError("--gzip goes with folder output (-o DIR/)")
     if shard.count > 1 and kind != "folder":
-        raise UsageError("--shard goes with folder output (-o DIR/ or a storage URL): "
-                         "each shard writes its own study files and index")
+        raise UsageError(
+            "--shard goes with folder output (-o DIR/ or a storage URL): "
+            "each shard writes its own study files and index"
+        )
     return kind, path, folder
 
 
-def open_store(args: argparse.Namespace, ui: Ui, shard: Shard, output: Output, order: list[str],
-           *, force: bool) -> tuple[Store, str]:
+def open_store(
+    args: argparse.Namespace, ui: Ui, shard: Shard, output: Output, order: list[str], *, force: bool
+) -> tuple[Store, str]:
     """The store ``-o`` asked for (one file, or a folder with this shard's index) and its name."""
     kind, path, folder = output
     if kind != "folder":
@@ -148,8 +160,15 @@ def open_store(args: argparse.Namespace, ui: Ui, shard: Shard, output: Output, o
         assert path is not None
         folder = LocalTarget(path)
     index_name = INDEX_NAME if shard.count == 1 else f"index-{shard.index}-of-{shard.count}.json"
-    store = StudyFolder(folder, compress=args.gzip, force=force, indent=args.indent,
-                        index_name=index_name, owns=shard.owns, warn=ui.warn)
+    store = StudyFolder(
+        folder,
+        compress=args.gzip,
+        force=force,
+        indent=args.indent,
+        index_name=index_name,
+        owns=shard.owns,
+        warn=ui.warn,
+    )
     return store, folder.description
 
 

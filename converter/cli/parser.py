@@ -98,21 +98,46 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", help="DICOMweb root, e.g. http://localhost:8042/dicom-web")
     net = parser.add_argument_group("connection")
     net.add_argument(
-        "--timeout", type=_positive, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+        "--timeout",
+        type=_positive,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
         help=f"per-request timeout (default {DEFAULT_TIMEOUT:g})",
     )
-    net.add_argument("--retries", type=_count, default=5, metavar="N",
-                     help="attempts per request on busy answers and dropped connections "
-                     "(default 5, exponential backoff, Retry-After respected)")
-    net.add_argument("--retry-backoff", type=_positive, default=RetryPolicy.backoff,
-                     metavar="SECONDS", help="wait before the first retry, doubled for each "
-                     f"next one (default {RetryPolicy.backoff:g})")
-    net.add_argument("--user", metavar="NAME",
-                     help=f"HTTP basic auth user; password from ${PASSWORD_ENV} or a prompt")
-    net.add_argument("--token", metavar="TOKEN",
-                     help=f"bearer token (better: set ${TOKEN_ENV}, kept out of shell history)")
-    net.add_argument("--header", type=_header, action="append", default=[], metavar="'NAME: VALUE'",
-                     help="extra request header (repeatable)")
+    net.add_argument(
+        "--retries",
+        type=_count,
+        default=5,
+        metavar="N",
+        help="attempts per request on busy answers and dropped connections "
+        "(default 5, exponential backoff, Retry-After respected)",
+    )
+    net.add_argument(
+        "--retry-backoff",
+        type=_positive,
+        default=RetryPolicy.backoff,
+        metavar="SECONDS",
+        help="wait before the first retry, doubled for each "
+        f"next one (default {RetryPolicy.backoff:g})",
+    )
+    net.add_argument(
+        "--user",
+        metavar="NAME",
+        help=f"HTTP basic auth user; password from ${PASSWORD_ENV} or a prompt",
+    )
+    net.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help=f"bearer token (better: set ${TOKEN_ENV}, kept out of shell history)",
+    )
+    net.add_argument(
+        "--header",
+        type=_header,
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra request header (repeatable)",
+    )
     net.add_argument("--ca-bundle", metavar="PEM", help="CA certificates to verify the server with")
     net.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
 
@@ -120,19 +145,38 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("QIDO-RS filters (no filter: every study)")
     group.add_argument("--patient-id", metavar="ID", help="PatientID to match")
-    group.add_argument("--study-date", type=_study_date, metavar="DATE",
-                       help="StudyDate or range, e.g. 20200101-20201231")
+    group.add_argument(
+        "--study-date",
+        type=_study_date,
+        metavar="DATE",
+        help="StudyDate or range, e.g. 20200101-20201231",
+    )
     group.add_argument("--modality", type=_modality, help="ModalitiesInStudy, e.g. CT")
     group.add_argument("--accession", metavar="NUMBER", help="AccessionNumber to match")
-    group.add_argument("--page-size", type=_count, default=500, metavar="N",
-                       help="studies per QIDO-RS page (limit/offset paging, default 500)")
+    group.add_argument(
+        "--page-size",
+        type=_count,
+        default=500,
+        metavar="N",
+        help="studies per QIDO-RS page (limit/offset paging, default 500)",
+    )
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, default: Any = False) -> None:
-    parser.add_argument("-q", "--quiet", action="store_true", default=default,
-                        help="no progress or warnings on stderr")
-    parser.add_argument("-v", "--debug", action="store_true", default=default,
-                        help="log HTTP requests and show tracebacks")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="no progress or warnings on stderr",
+    )
+    parser.add_argument(
+        "-v",
+        "--debug",
+        action="store_true",
+        default=default,
+        help="log HTTP requests and show tracebacks",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,69 +194,111 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     snap = commands.add_parser(
-        "snapshot", help="write one launch file with the selected studies",
+        "snapshot",
+        help="write one launch file with the selected studies",
         description="Fetch the WADO-RS metadata of the selected studies and write one OHIF "
         "DICOM JSON launch file.",
-        epilog=EXAMPLES["snapshot"], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES["snapshot"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_server(snap)
-    snap.add_argument("--study", action="append", default=[], metavar="UID",
-                      help="a StudyInstanceUID to take (repeatable)")
+    snap.add_argument(
+        "--study",
+        action="append",
+        default=[],
+        metavar="UID",
+        help="a StudyInstanceUID to take (repeatable)",
+    )
     _add_filters(snap)
-    snap.add_argument("-o", "--output", required=True, metavar="FILE|DIR/",
-                      help="launch file to write (atomically), - for stdout, or a folder "
-                      "(trailing /) for one file per study plus index.json, resumable")
+    snap.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE|DIR/",
+        help="launch file to write (atomically), - for stdout, or a folder "
+        "(trailing /) for one file per study plus index.json, resumable",
+    )
     snap.add_argument("--limit", type=_count, metavar="N", help="take at most N studies")
     run_group = snap.add_argument_group("large runs")
-    run_group.add_argument("--workers", type=_count, default=DEFAULT_WORKERS, metavar="N",
-                           help=f"concurrent requests (default {DEFAULT_WORKERS})")
-    run_group.add_argument("--per-series", action="store_true",
-                           help="ask for each series' metadata, never a whole study's at once "
-                           "(the default asks for whole studies of up to "
-                           f"{STUDY_REQUEST_MAX} instances when there are at least twice as "
-                           "many studies as workers)")
-    run_group.add_argument("--gzip", action="store_true",
-                           help="folder output: write <uid>.json.gz")
-    run_group.add_argument("--force", action="store_true",
-                           help="folder output: rewrite studies that are up to date")
-    run_group.add_argument("--shard", metavar="K/N",
-                           help="take part K of N (0-based) of the studies, split by a stable "
-                           "hash of the UID; default from $JOB_COMPLETION_INDEX or "
-                           "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT")
-    run_group.add_argument("--shard-count", type=_count, metavar="N",
-                           help="N for $JOB_COMPLETION_INDEX (or $DICOMWEB2OHIF_SHARDS)")
+    run_group.add_argument(
+        "--workers",
+        type=_count,
+        default=DEFAULT_WORKERS,
+        metavar="N",
+        help=f"concurrent requests (default {DEFAULT_WORKERS})",
+    )
+    run_group.add_argument(
+        "--per-series",
+        action="store_true",
+        help="ask for each series' metadata, never a whole study's at once "
+        "(the default asks for whole studies of up to "
+        f"{STUDY_REQUEST_MAX} instances when there are at least twice as "
+        "many studies as workers)",
+    )
+    run_group.add_argument("--gzip", action="store_true", help="folder output: write <uid>.json.gz")
+    run_group.add_argument(
+        "--force", action="store_true", help="folder output: rewrite studies that are up to date"
+    )
+    run_group.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="take part K of N (0-based) of the studies, split by a stable "
+        "hash of the UID; default from $JOB_COMPLETION_INDEX or "
+        "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT",
+    )
+    run_group.add_argument(
+        "--shard-count",
+        type=_count,
+        metavar="N",
+        help="N for $JOB_COMPLETION_INDEX (or $DICOMWEB2OHIF_SHARDS)",
+    )
     urls = snap.add_argument_group("instance URLs written into the file")
-    urls.add_argument("--wado-uri-root", metavar="URL",
-                      help="public WADO-URI root a viewer will use (default: the DICOMweb "
-                      "root with its last path segment replaced by 'wado')")
-    urls.add_argument("--url-template", metavar="TEMPLATE",
-                      help="instead of WADO-URI, e.g. https://bucket/{study}/{series}/{instance}.dcm")
-    urls.add_argument("--document-url-template", metavar="TEMPLATE",
-                      help="with --url-template: where encapsulated PDFs can be read")
-    snap.add_argument("--keep-private", action="store_true",
-                      help="keep private tags (under their 8-hex key)")
+    urls.add_argument(
+        "--wado-uri-root",
+        metavar="URL",
+        help="public WADO-URI root a viewer will use (default: the DICOMweb "
+        "root with its last path segment replaced by 'wado')",
+    )
+    urls.add_argument(
+        "--url-template",
+        metavar="TEMPLATE",
+        help="instead of WADO-URI, e.g. https://bucket/{study}/{series}/{instance}.dcm",
+    )
+    urls.add_argument(
+        "--document-url-template",
+        metavar="TEMPLATE",
+        help="with --url-template: where encapsulated PDFs can be read",
+    )
+    snap.add_argument(
+        "--keep-private", action="store_true", help="keep private tags (under their 8-hex key)"
+    )
     snap.add_argument("--indent", type=int, metavar="N", help="pretty-print with N spaces")
 
     studies = commands.add_parser(
-        "studies", help="list the studies on a server",
+        "studies",
+        help="list the studies on a server",
         description="List matching studies (QIDO-RS) as a table, or as JSON with --json.",
-        epilog=EXAMPLES["studies"], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES["studies"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_server(studies)
     _add_filters(studies)
     studies.add_argument("--json", action="store_true", help="print keyword-form JSON")
 
     mapper = commands.add_parser(
-        "map", help="map saved PS3.18 metadata JSON to keyword form",
+        "map",
+        help="map saved PS3.18 metadata JSON to keyword form",
         description="Read a PS3.18 JSON array (what .../metadata returns) and print the "
         "naturalized keyword-form array.",
-        epilog=EXAMPLES["map"], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES["map"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     mapper.add_argument("file", nargs="?", default="-", help="JSON file, or - for stdin")
     mapper.add_argument("--keep-private", action="store_true", help="keep private tags")
     mapper.add_argument("--indent", type=int, metavar="N", help="pretty-print with N spaces")
     merge = commands.add_parser(
-        "index", help="merge shard indexes of a folder into index.json",
+        "index",
+        help="merge shard indexes of a folder into index.json",
         description="Merge index.json, every index-K-of-N.json and study files without an "
         "entry into one index.json (written atomically).",
         epilog="examples:\n  dicomweb2ohif index /srv/launch/\n"

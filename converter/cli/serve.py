@@ -58,34 +58,60 @@ def _port(text: str) -> int:
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register ``serve`` on the CLI's sub-command set."""
     serve = commands.add_parser(
-        "serve", help="serve launch files (and the OHIF Viewer) on 127.0.0.1",
+        "serve",
+        help="serve launch files (and the OHIF Viewer) on 127.0.0.1",
         description="Serve a folder of launch files (or one file) on 127.0.0.1 and print the "
         "viewer URL of each study. --viewer also serves OHIF Viewer "
         f"{OHIF_VERSION} (fetched once with npm), --proxy the images' server on the same "
         "origin. Ctrl-C stops.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("folder", metavar="DIR", help="folder of launch files, or one launch file")
-    serve.add_argument("--port", type=_port, default=3000, metavar="N",
-                       help="port on 127.0.0.1 (default 3000; 0: any free port)")
-    serve.add_argument("--viewer", action="store_true",
-                       help=f"also serve OHIF Viewer {OHIF_VERSION} ({OHIF_PACKAGE} from npm, "
-                       "kept in the user cache)")
-    serve.add_argument("--viewer-version", metavar="VERSION",
-                       help="serve this published OHIF Viewer version instead (implies --viewer; "
-                       f"proven: {', '.join(PROVEN_VERSIONS)})")
-    serve.add_argument("--viewer-dist", type=Path, metavar="DIR",
-                       help="serve this OHIF Viewer build (a dist/ folder) instead of fetching "
-                       "one (implies --viewer)")
-    serve.add_argument("--proxy", metavar="URL",
-                       help="reverse-proxy this server (its origin, e.g. http://127.0.0.1:8042) "
-                       "under /proxy/ and point the served launch files at it")
-    serve.add_argument("--viewer-base", metavar="URL",
-                       help="viewer the printed URLs open (default: the local one with "
-                       f"--viewer, else {PUBLIC_VIEWER})")
-    serve.add_argument("--check", action="store_true",
-                       help="start, check that files, viewer and proxy answer, print the URLs "
-                       "and exit (1 if something does not answer)")
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=3000,
+        metavar="N",
+        help="port on 127.0.0.1 (default 3000; 0: any free port)",
+    )
+    serve.add_argument(
+        "--viewer",
+        action="store_true",
+        help=f"also serve OHIF Viewer {OHIF_VERSION} ({OHIF_PACKAGE} from npm, "
+        "kept in the user cache)",
+    )
+    serve.add_argument(
+        "--viewer-version",
+        metavar="VERSION",
+        help="serve this published OHIF Viewer version instead (implies --viewer; "
+        f"proven: {', '.join(PROVEN_VERSIONS)})",
+    )
+    serve.add_argument(
+        "--viewer-dist",
+        type=Path,
+        metavar="DIR",
+        help="serve this OHIF Viewer build (a dist/ folder) instead of fetching "
+        "one (implies --viewer)",
+    )
+    serve.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="reverse-proxy this server (its origin, e.g. http://127.0.0.1:8042) "
+        "under /proxy/ and point the served launch files at it",
+    )
+    serve.add_argument(
+        "--viewer-base",
+        metavar="URL",
+        help="viewer the printed URLs open (default: the local one with "
+        f"--viewer, else {PUBLIC_VIEWER})",
+    )
+    serve.add_argument(
+        "--check",
+        action="store_true",
+        help="start, check that files, viewer and proxy answer, print the URLs "
+        "and exit (1 if something does not answer)",
+    )
     return serve
 
 
@@ -100,15 +126,22 @@ class _FetchProgress:
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage == "download":
-            self.ui.info(f"fetching OHIF Viewer {self.version} ({OHIF_PACKAGE}, about 50 MB) "
-                         f"with npm, once, into {cached_dist(version=self.version)} ...")
+            self.ui.info(
+                f"fetching OHIF Viewer {self.version} ({OHIF_PACKAGE}, about 50 MB) "
+                f"with npm, once, into {cached_dist(version=self.version)} ..."
+            )
             return
         if self.ui.quiet:
             return
         if self.bar is None:
-            self.bar = Progress(TextColumn("unpacking"), BarColumn(), MofNCompleteColumn(),
-                                console=self.ui.err, transient=True,
-                                disable=not self.ui.err.is_terminal)
+            self.bar = Progress(
+                TextColumn("unpacking"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=self.ui.err,
+                transient=True,
+                disable=not self.ui.err.is_terminal,
+            )
             self.task = self.bar.add_task("unpack", total=total)
             self.bar.start()
         self.bar.update(self.task, completed=done)
@@ -131,8 +164,10 @@ def _viewer_dist(args: argparse.Namespace, ui: Ui) -> Path | None:
         return None
     version = check_version(args.viewer_version or OHIF_VERSION)
     if version not in PROVEN_VERSIONS:
-        ui.warn(f"OHIF Viewer {version} is not one the launch files were proven in "
-                f"({', '.join(PROVEN_VERSIONS)})")
+        ui.warn(
+            f"OHIF Viewer {version} is not one the launch files were proven in "
+            f"({', '.join(PROVEN_VERSIONS)})"
+        )
     progress = _FetchProgress(ui, version)
     try:
         return ensure_viewer(progress=progress, version=version)
@@ -143,12 +178,19 @@ def _viewer_dist(args: argparse.Namespace, ui: Ui) -> Path | None:
 def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``serve``; returns the exit code (Ctrl-C or SIGTERM: 0)."""
     upstream = Upstream.parse(args.proxy) if args.proxy else None
-    if args.viewer_base and (args.viewer or args.viewer_version or args.viewer_dist) \
-            and not args.check:
+    if (
+        args.viewer_base
+        and (args.viewer or args.viewer_version or args.viewer_dist)
+        and not args.check
+    ):
         ui.warn("--viewer-base given: the printed URLs open that viewer, not the local one")
     options = ServeOptions(
-        folder=Path(args.folder), port=args.port, viewer_dist=_viewer_dist(args, ui),
-        upstream=upstream, viewer_base=args.viewer_base, warn=ui.warn,
+        folder=Path(args.folder),
+        port=args.port,
+        viewer_dist=_viewer_dist(args, ui),
+        upstream=upstream,
+        viewer_base=args.viewer_base,
+        warn=ui.warn,
         log=(lambda line: ui.err.print(escape(line))) if args.debug else None,
     )
     server = Server(options)
@@ -161,8 +203,12 @@ def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
                 ui.error(problem)
             if problems:
                 return 1
-            ui.info("checked: launch files" + (", viewer" if options.viewer_dist else "")
-                    + (", proxy" if upstream else "") + " answer")
+            ui.info(
+                "checked: launch files"
+                + (", viewer" if options.viewer_dist else "")
+                + (", proxy" if upstream else "")
+                + " answer"
+            )
             return 0
         from converter.cli.options import interrupt_on_sigterm  # kill stops it like Ctrl-C
 
@@ -196,8 +242,12 @@ def _announce(server: Server, ui: Ui, verbose: bool = False) -> None:
         ui.warn(note)
     for link in server.links():
         if not ui.quiet:
-            ui.err.print(escape(f"{link.file}: {link.patient_name or '(no name)'} "
-                                f"{link.modalities} {link.study_uid}"))
+            ui.err.print(
+                escape(
+                    f"{link.file}: {link.patient_name or '(no name)'} "
+                    f"{link.modalities} {link.study_uid}"
+                )
+            )
             ui.err.file.flush()
         sys.stdout.write(link.url + "\n")
         sys.stdout.flush()

@@ -30,12 +30,24 @@ def cmd_snapshot(args: argparse.Namespace, ui: Ui) -> int:
     store, target = open_store(args, ui, shard, output, [s.uid for s in studies], force=args.force)
     try:
         with SnapshotProgress(ui) as progress:  # stopped before any message below
-            report = snapshot(source, selection, urls, store, workers=args.workers,
-                              keep_private=args.keep_private, warn=ui.warn, events=progress,
-                              studies=studies, by_study=False if args.per_series else None)
+            report = snapshot(
+                source,
+                selection,
+                urls,
+                store,
+                workers=args.workers,
+                keep_private=args.keep_private,
+                warn=ui.warn,
+                events=progress,
+                studies=studies,
+                by_study=False if args.per_series else None,
+            )
     except KeyboardInterrupt:
-        done = "nothing was written" if kind != "folder" else (
-            "finished studies are kept and indexed; run the same command again to finish")
+        done = (
+            "nothing was written"
+            if kind != "folder"
+            else ("finished studies are kept and indexed; run the same command again to finish")
+        )
         ui.error(f"interrupted: {done}")
         return 130
     summary(ui, report, target)

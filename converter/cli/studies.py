@@ -33,8 +33,9 @@ STUDY_COLUMNS = (
 def cmd_studies(args: argparse.Namespace, ui: Ui) -> int:
     source = open_source(args, ui)
     records = list(source.iter_studies(study_filter(args), page_size=args.page_size))
-    records.sort(key=lambda r: (str(first_value(r, "00080020") or ""),
-                                str(first_value(r, "0020000D") or "")))
+    records.sort(
+        key=lambda r: (str(first_value(r, "00080020") or ""), str(first_value(r, "0020000D") or ""))
+    )
     mapped = map_datasets(records, warn=ui.warn)
     if args.json:
         sys.stdout.buffer.write(dumps(mapped, indent=2))
@@ -43,8 +44,9 @@ def cmd_studies(args: argparse.Namespace, ui: Ui) -> int:
     headers = ("Study UID", "Patient", "ID", "Date", "Description", "Mod", "Ser", "Inst")
     for header, (keyword, _tag) in zip(headers, STUDY_COLUMNS, strict=True):
         numeric = keyword.startswith("NumberOf")
-        table.add_column(header, no_wrap=True, overflow="ignore",
-                         justify="right" if numeric else "left")
+        table.add_column(
+            header, no_wrap=True, overflow="ignore", justify="right" if numeric else "left"
+        )
     for record in mapped:
         table.add_row(*(escape(_cell(record.get(k))) for k, _ in STUDY_COLUMNS))
     # A width as large as the table needs: UIDs are copied by users, never cut.

@@ -28,15 +28,21 @@ VALIDATE_EXAMPLES = """examples:
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register ``validate`` on the CLI's sub-command set."""
     check = commands.add_parser(
-        "validate", help="check launch files before a viewer opens them",
+        "validate",
+        help="check launch files before a viewer opens them",
         description="Check launch files (.json or .json.gz) against OHIF's required "
         "attributes per modality, the structure and JSON types of OHIF's docs example, UIDs "
         "(safe in file names and URLs), duplicate entries and urls. Prints each problem with "
         "its JSON path on stdout; exit code 1 if there is any.",
-        epilog=VALIDATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=VALIDATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    check.add_argument("files", nargs="+", metavar="FILE",
-                       help="launch file, folder of launch files, or - for stdin")
+    check.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="launch file, folder of launch files, or - for stdin",
+    )
     return check
 
 
@@ -46,9 +52,13 @@ def _launch_files(names: list[str]) -> list[str]:
     for name in names:
         path = Path(name)
         if name != "-" and path.is_dir():
-            found = sorted(str(p) for p in path.iterdir()
-                           if p.name.endswith((".json", ".json.gz")) and p.name != "index.json"
-                           and not p.name.startswith("."))
+            found = sorted(
+                str(p)
+                for p in path.iterdir()
+                if p.name.endswith((".json", ".json.gz"))
+                and p.name != "index.json"
+                and not p.name.startswith(".")
+            )
             if not found:
                 raise InputError(f"{path} holds no launch files (*.json, *.json.gz)")
             out.extend(found)

@@ -89,8 +89,9 @@ class _ListHandler(logging.Handler):
             self.messages.append(text)
 
 
-def read_header(path: Path | BinaryIO, bulk: BulkData, *, keep_private: bool = True,
-                fast: bool = True) -> Header:
+def read_header(
+    path: Path | BinaryIO, bulk: BulkData, *, keep_private: bool = True, fast: bool = True
+) -> Header:
     """Read ``path``'s header (never its pixel data) as a PS3.18 F.2 dataset.
 
     ``path`` may also be an open binary file (a Part 10 object received from a
@@ -122,8 +123,9 @@ def read_header(path: Path | BinaryIO, bulk: BulkData, *, keep_private: bool = T
     return Header(dataset, tuple(messages))
 
 
-def _read(path: Path | BinaryIO, bulk: BulkData, keep_private: bool, fast: bool,
-          messages: list[str]) -> dict[str, Any]:
+def _read(
+    path: Path | BinaryIO, bulk: BulkData, keep_private: bool, fast: bool, messages: list[str]
+) -> dict[str, Any]:
     opened = open(path, "rb") if isinstance(path, Path) else contextlib.nullcontext(path)
     with opened as fh:
         head = fh.read(_CHUNK)
@@ -161,8 +163,9 @@ def _raw_text(ds: Dataset, tag: int) -> str | None:
     return value.rstrip("\x00 ") if isinstance(value, str) else None
 
 
-def _read_part10(fh: BinaryIO, head: bytes,
-                 messages: list[str]) -> tuple[str | None, Dataset] | None:
+def _read_part10(
+    fh: BinaryIO, head: bytes, messages: list[str]
+) -> tuple[str | None, Dataset] | None:
     """The common case without ``dcmread``'s overhead (40% of a header's reading time).
 
     A Part 10 file whose File Meta Information (PS3.10 7.1) names a plain or

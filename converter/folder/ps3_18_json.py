@@ -62,8 +62,15 @@ _PN_DELIMITERS = {0x5E}  # '^'; groups are split on '=' first
 
 # Default repertoire, multi-valued: which characters around each value are padding.
 _PLAIN_TEXT: dict[str, str] = {
-    "AE": " ", "AS": " ", "CS": " ", "DA": " ", "DS": " ", "DT": " ", "IS": " ",
-    "TM": " ", "UI": " \x00",
+    "AE": " ",
+    "AS": " ",
+    "CS": " ",
+    "DA": " ",
+    "DS": " ",
+    "DT": " ",
+    "IS": " ",
+    "TM": " ",
+    "UI": " \x00",
 }
 # Specific Character Set applies (PS3.5 6.1.2.3), multi-valued; leading spaces of
 # LO and SH are padding, of UC they are not.
@@ -72,7 +79,14 @@ _CHARSET_TEXT: dict[str, bool] = {"LO": True, "SH": True, "UC": False}
 # spaces are significant.
 _CHARSET_SINGLE = frozenset({"LT", "ST", "UT"})
 _STRUCT_CODES: dict[str, str] = {
-    "US": "H", "SS": "h", "UL": "L", "SL": "l", "UV": "Q", "SV": "q", "FL": "f", "FD": "d",
+    "US": "H",
+    "SS": "h",
+    "UL": "L",
+    "SL": "l",
+    "UV": "Q",
+    "SV": "q",
+    "FL": "f",
+    "FD": "d",
 }
 _STRUCT_SIZES = {vr: struct.calcsize("<" + code) for vr, code in _STRUCT_CODES.items()}
 _FLOATS = frozenset({"FL", "FD"})
@@ -100,8 +114,9 @@ class BulkData:
     inline_documents: bool = True
 
 
-def dataset_json(ds: Dataset, bulk: BulkData, *, keep_private: bool = True,
-                 fast: bool = True) -> dict[str, Any]:
+def dataset_json(
+    ds: Dataset, bulk: BulkData, *, keep_private: bool = True, fast: bool = True
+) -> dict[str, Any]:
     """A pydicom dataset as a PS3.18 F.2 JSON object (tag-keyed, ``vr`` + ``Value``).
 
     ``keep_private=False`` leaves out private elements (odd groups), which the
@@ -165,10 +180,16 @@ class _Encoder:
                     encoded = self._raw(elem, encodings)
             if encoded is None:
                 encoded = self._element(ds[tag], encodings)
-                if tag in TABLE_TAGS and "InlineBinary" in encoded \
-                        and ds.original_encoding[1] is False:
-                    encoded = self._binary(encoded["vr"], tag, _little_endian_words(
-                        base64.b64decode(encoded["InlineBinary"])))
+                if (
+                    tag in TABLE_TAGS
+                    and "InlineBinary" in encoded
+                    and ds.original_encoding[1] is False
+                ):
+                    encoded = self._binary(
+                        encoded["vr"],
+                        tag,
+                        _little_endian_words(base64.b64decode(encoded["InlineBinary"])),
+                    )
             key = keys.get(tag)
             if key is None:
                 key = keys[tag] = f"{tag:08X}"
@@ -236,8 +257,7 @@ class _Encoder:
             return self._binary(vr, int(elem.tag), data)
         many = list(value) if elem.VM > 1 or isinstance(value, list) else [value]
         if vr == "PN":
-            return {"vr": vr, "Value": [_name_groups([str(c) for c in v.components])
-                                        for v in many]}
+            return {"vr": vr, "Value": [_name_groups([str(c) for c in v.components]) for v in many]}
         if vr == "AT":
             return {"vr": vr, "Value": [f"{int(v):08X}" for v in many]}
         if vr in ("DS", "IS"):
@@ -267,7 +287,7 @@ class _Encoder:
 def _little_endian_words(value: bytes) -> bytes:
     """OW words of a big endian file in little endian order, as OHIF decodes InlineBinary."""
     count = len(value) // 2
-    return struct.pack(f"<{count}H", *struct.unpack(f">{count}H", value[:2 * count]))
+    return struct.pack(f"<{count}H", *struct.unpack(f">{count}H", value[: 2 * count]))
 
 
 def _check_length(raw: RawDataElement) -> None:

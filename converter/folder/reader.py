@@ -57,16 +57,21 @@ def check_prefix(prefix: str) -> str:
     """
     parts = urlsplit(prefix)
     if parts.scheme and parts.scheme not in ("http", "https"):
-        raise UsageError(f"--url-prefix {prefix!r}: use an http(s) URL or a relative path "
-                         "(the viewer fetches the files over HTTP)")
+        raise UsageError(
+            f"--url-prefix {prefix!r}: use an http(s) URL or a relative path "
+            "(the viewer fetches the files over HTTP)"
+        )
     if parts.scheme and not parts.netloc:
         raise UsageError(f"--url-prefix {prefix!r} has no host")
     if parts.username or parts.password:
-        raise UsageError("--url-prefix must not contain credentials: they would be written "
-                         "into the launch file for every viewer to read")
+        raise UsageError(
+            "--url-prefix must not contain credentials: they would be written "
+            "into the launch file for every viewer to read"
+        )
     if parts.query or parts.fragment or "?" in prefix or "#" in prefix:
-        raise UsageError(f"--url-prefix {prefix!r}: no query or fragment; the file path "
-                         "is appended to it")
+        raise UsageError(
+            f"--url-prefix {prefix!r}: no query or fragment; the file path is appended to it"
+        )
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
@@ -179,8 +184,10 @@ def load(job: _Job, relative: str) -> _Loaded:
     if problem is not None:  # segmented tables, or a file without a usable palette
         failure = repair(header.dataset, header.dataset)
         if failure:
-            notes.append(f"the {problem} ({failure}): OHIF cannot show this image and may "
-                         "show an error for every study of the launch file")
+            notes.append(
+                f"the {problem} ({failure}): OHIF cannot show this image and may "
+                "show an error for every study of the launch file"
+            )
     try:
         metadata = map_dataset(header.dataset, keep_private=job.keep_private, warn=notes.append)
     except Exception as exc:  # a file must never stop the run
@@ -194,11 +201,15 @@ def load(job: _Job, relative: str) -> _Loaded:
     document = metadata.get("EncapsulatedDocument")
     if isinstance(document, dict):
         if "BulkDataURI" in document:
-            notes.append("encapsulated document written as a BulkDataURI "
-                         "(--no-inline-documents): OHIF cannot open it")
+            notes.append(
+                "encapsulated document written as a BulkDataURI "
+                "(--no-inline-documents): OHIF cannot open it"
+            )
         elif len(document.get("InlineBinary") or "") * 3 // 4 > LARGE_DOCUMENT:
-            notes.append(f"encapsulated document of more than {LARGE_DOCUMENT // 2**20} MiB "
-                         "carried inline: the launch file grows by a third more than that")
+            notes.append(
+                f"encapsulated document of more than {LARGE_DOCUMENT // 2**20} MiB "
+                "carried inline: the launch file grows by a third more than that"
+            )
     return _Loaded(relative, metadata, warnings=tuple(notes))
 
 
@@ -220,13 +231,14 @@ def _results(job: _Job, files: list[str], jobs: int) -> Iterator[_Loaded]:
     else:
         context = multiprocessing.get_context("spawn")
     chunk = max(1, min(32, len(files) // (jobs * 8)))
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                               initargs=(job,))
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(job,))
     try:
         yield from pool.map(_load_in_worker, files, chunksize=chunk)
     except BrokenProcessPool as exc:  # a process killed, e.g. out of memory
-        raise InputError("a process reading files stopped unexpectedly; run again with "
-                         "--jobs 1 to see which file stops it") from exc
+        raise InputError(
+            "a process reading files stopped unexpectedly; run again with "
+            "--jobs 1 to see which file stops it"
+        ) from exc
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: no waiting for the rest
 
@@ -323,16 +335,20 @@ def read_folder(
         kept[sop] = loaded.path
         groups[md["StudyInstanceUID"]][md["SeriesInstanceUID"]].append(md)
     if not kept:
-        raise InputError(f"no DICOM instance could be read under {root}: "
-                         f"{describe_skipped(result.skipped, len(files))}")
+        raise InputError(
+            f"no DICOM instance could be read under {root}: "
+            f"{describe_skipped(result.skipped, len(files))}"
+        )
     urls = FolderUrls(prefix, kept)
-    studies = [build_study(list(series.values()), urls, study_uid)
-               for study_uid, series in groups.items()]
+    studies = [
+        build_study(list(series.values()), urls, study_uid) for study_uid, series in groups.items()
+    ]
     for study_uid, series in groups.items():
         note = nonconformant_note(study_uid, series.values())
         if note is not None:
-            result.warnings[note] = [kept[md["SOPInstanceUID"]]
-                                     for group in series.values() for md in group]
+            result.warnings[note] = [
+                kept[md["SOPInstanceUID"]] for group in series.values() for md in group
+            ]
     result.studies = sorted(studies, key=_study_key)
     result.instances = len(kept)
     return result

@@ -33,6 +33,7 @@ def dumps(document: Any, indent: int | None = None) -> bytes:
         except orjson.JSONEncodeError:
             pass
     separators = (",", ":") if indent is None else (",", ": ")
-    text = json.dumps(document, ensure_ascii=False, allow_nan=False, indent=indent,
-                      separators=separators)
+    text = json.dumps(
+        document, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators
+    )
     return (text + "\n").encode("utf-8")

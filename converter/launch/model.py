@@ -185,8 +185,9 @@ def _instance_key(md: Mapping[str, Any]) -> tuple[tuple[int, float], str]:
     return (_number_key(md.get("InstanceNumber")), str(md.get("SOPInstanceUID", "")))
 
 
-def build_series(ordered: Sequence[Mapping[str, Any]], study_uid: str,
-                 urls: InstanceUrls) -> Series:
+def build_series(
+    ordered: Sequence[Mapping[str, Any]], study_uid: str, urls: InstanceUrls
+) -> Series:
     """A series from the mapped metadata of its instances, already in instance order."""
     entries: list[Instance] = []
     for md in ordered:
@@ -204,8 +205,11 @@ def build_series(ordered: Sequence[Mapping[str, Any]], study_uid: str,
     return Series(_pick(entries[0].metadata, SERIES_FIELDS), tuple(entries))
 
 
-def build_study(series_instances: Iterable[Sequence[Mapping[str, Any]]],
-                urls: InstanceUrls, study_uid: str | None = None) -> Study:
+def build_study(
+    series_instances: Iterable[Sequence[Mapping[str, Any]]],
+    urls: InstanceUrls,
+    study_uid: str | None = None,
+) -> Study:
     """A study from the mapped instance metadata of each of its series.
 
     Series are ordered by SeriesNumber then UID, instances by InstanceNumber
@@ -217,8 +221,12 @@ def build_study(series_instances: Iterable[Sequence[Mapping[str, Any]]],
     groups = [sorted(g, key=_instance_key) for g in series_instances if g]
     if not groups:
         raise ValueError("a study needs at least one instance")
-    groups.sort(key=lambda g: (_number_key(g[0].get("SeriesNumber")),
-                               str(g[0].get("SeriesInstanceUID", ""))))
+    groups.sort(
+        key=lambda g: (
+            _number_key(g[0].get("SeriesNumber")),
+            str(g[0].get("SeriesInstanceUID", "")),
+        )
+    )
     study_uid = study_uid or str(groups[0][0].get("StudyInstanceUID", ""))
     built = [build_series(g, study_uid, urls) for g in groups]
     fields = _pick(groups[0][0], STUDY_FIELDS)

@@ -91,8 +91,10 @@ class TemplateUrls:
     document_template: str | None = None
 
     def __post_init__(self) -> None:
-        for name, text in (("--url-template", self.template),
-                           ("--document-url-template", self.document_template)):
+        for name, text in (
+            ("--url-template", self.template),
+            ("--document-url-template", self.document_template),
+        ):
             if text is None:
                 continue
             if "{instance}" not in text:

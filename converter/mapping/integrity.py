@@ -37,8 +37,9 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
-def listed_series(records: Sequence[Mapping[str, Any]], study_uid: str,
-                  warn: Warn | None) -> list[str]:
+def listed_series(
+    records: Sequence[Mapping[str, Any]], study_uid: str, warn: Warn | None
+) -> list[str]:
     """The SeriesInstanceUIDs a QIDO-RS series search listed, each once, in the server's order.
 
     A record without a usable UID fails the study: that series could not be
@@ -49,12 +50,16 @@ def listed_series(records: Sequence[Mapping[str, Any]], study_uid: str,
     for record in records:
         uid = first_value(record, "0020000E")
         if not isinstance(uid, str) or not uid:
-            raise ServerError(f"the server lists a series of study {study_uid} without a "
-                              "SeriesInstanceUID; the study would be incomplete")
+            raise ServerError(
+                f"the server lists a series of study {study_uid} without a "
+                "SeriesInstanceUID; the study would be incomplete"
+            )
         if not is_safe_uid(uid):
-            raise ServerError(f"the server lists a series of study {study_uid} whose UID "
-                              f"{shown(uid)} is {UNSAFE}; it is not requested, and the study "
-                              "would be incomplete")
+            raise ServerError(
+                f"the server lists a series of study {study_uid} whose UID "
+                f"{shown(uid)} is {UNSAFE}; it is not requested, and the study "
+                "would be incomplete"
+            )
         if uid in uids:
             if warn is not None:
                 warn(f"series {uid} is listed twice by the server's search; fetched once")
@@ -69,11 +74,15 @@ def series_not_found(error: ServerError, series_uid: str) -> ServerError:
         f"series {series_uid} is listed by the server's search but its metadata answers "
         "HTTP 404 (Orthanc does this when the files of a study disagree on the patient and it "
         f"splits the study); the study would be incomplete: {error}",
-        url=error.url, status=error.status, body=error.body)
+        url=error.url,
+        status=error.status,
+        body=error.body,
+    )
 
 
-def check_series(mapped: list[dict[str, Any]], study_uid: str, series_uid: str,
-                 warn: Warn | None) -> list[dict[str, Any]]:
+def check_series(
+    mapped: list[dict[str, Any]], study_uid: str, series_uid: str, warn: Warn | None
+) -> list[dict[str, Any]]:
     """One series' mapped instances, identity checked; exact duplicates dropped.
 
     Raises :class:`ServerError` naming the instance when the answer contradicts
@@ -88,10 +97,13 @@ def check_series(mapped: list[dict[str, Any]], study_uid: str, series_uid: str,
         if not isinstance(sop, str) or not sop:
             raise ServerError(f"{where} has no SOPInstanceUID, so no URL can be written for it")
         if not is_safe_uid(sop):
-            raise ServerError(f"{where} has SOPInstanceUID {shown(sop)}, {UNSAFE}; it is not "
-                              "written into a URL")
-        for keyword, expected in (("StudyInstanceUID", study_uid),
-                                  ("SeriesInstanceUID", series_uid)):
+            raise ServerError(
+                f"{where} has SOPInstanceUID {shown(sop)}, {UNSAFE}; it is not written into a URL"
+            )
+        for keyword, expected in (
+            ("StudyInstanceUID", study_uid),
+            ("SeriesInstanceUID", series_uid),
+        ):
             value = metadata.get(keyword)
             if value is None or value == "":
                 metadata[keyword] = expected
@@ -101,28 +113,34 @@ def check_series(mapped: list[dict[str, Any]], study_uid: str, series_uid: str,
                 raise ServerError(
                     f"instance {sop} has {keyword} {_shown(value)} but was fetched under "
                     f"{level} {expected}: the server's answers disagree, and the instance may "
-                    "belong to another patient")
+                    "belong to another patient"
+                )
         first = seen.get(sop)
         if first is None:
             seen[sop] = metadata
         elif first == metadata:
             duplicates += 1
         else:
-            raise ServerError(f"instance {sop} comes twice in series {series_uid} with different "
-                              "metadata; which one is right cannot be told")
+            raise ServerError(
+                f"instance {sop} comes twice in series {series_uid} with different "
+                "metadata; which one is right cannot be told"
+            )
     if warn is not None:
         for keyword, count in filled.items():
             if count:
-                warn(f"{count} instance(s) have no {keyword}; written with the one they were "
-                     "fetched under")
+                warn(
+                    f"{count} instance(s) have no {keyword}; written with the one they were "
+                    "fetched under"
+                )
         if duplicates:
-            warn(f"{duplicates} exact duplicate(s) of instances in the server's answer; each "
-                 "instance written once")
+            warn(
+                f"{duplicates} exact duplicate(s) of instances in the server's answer; each "
+                "instance written once"
+            )
     return list(seen.values()) if duplicates else mapped
 
 
-def check_study(groups: list[list[dict[str, Any]]], study_uid: str,
-                warn: Warn | None) -> None:
+def check_study(groups: list[list[dict[str, Any]]], study_uid: str, warn: Warn | None) -> None:
     """Checks across the series of one study (each group already passed :func:`check_series`).
 
     Raises :class:`ServerError` when one SOP instance is in two series. Warns
@@ -135,8 +153,10 @@ def check_study(groups: list[list[dict[str, Any]]], study_uid: str,
             other = owner.setdefault(sop, series)
             if other != series:
                 one, two = sorted((other, series))
-                raise ServerError(f"instance {sop} of study {study_uid} is in two series, "
-                                  f"{one} and {two}; which one is right cannot be told")
+                raise ServerError(
+                    f"instance {sop} of study {study_uid} is in two series, "
+                    f"{one} and {two}; which one is right cannot be told"
+                )
     if warn is None:
         return
     note = nonconformant_note(study_uid, groups)
@@ -144,14 +164,20 @@ def check_study(groups: list[list[dict[str, Any]]], study_uid: str,
         warn(note)
     without = [g[0]["SeriesInstanceUID"] for g in groups if g and not g[0].get("Modality")]
     if without and len(without) == len(groups):
-        warn(f"study {study_uid}: no series has a Modality (PS3.3 C.7.3.1, Type 1); "
-             "Modalities is written empty and OHIF may not show the study as expected")
+        warn(
+            f"study {study_uid}: no series has a Modality (PS3.3 C.7.3.1, Type 1); "
+            "Modalities is written empty and OHIF may not show the study as expected"
+        )
     else:
         for series in without:
-            warn(f"study {study_uid} series {series}: no Modality (PS3.3 C.7.3.1, Type 1); "
-                 "written empty, and OHIF may not show the series as expected")
+            warn(
+                f"study {study_uid} series {series}: no Modality (PS3.3 C.7.3.1, Type 1); "
+                "written empty, and OHIF may not show the series as expected"
+            )
     patients = sorted({str(md.get("PatientID", "")) for g in groups for md in g})
     if len(patients) > 1:
         listed = ", ".join(_shown(p) for p in patients[:4])
-        warn(f"study {study_uid}: its instances disagree on PatientID ({listed}); the launch "
-             "file shows the first series' first instance's")
+        warn(
+            f"study {study_uid}: its instances disagree on PatientID ({listed}); the launch "
+            "file shows the first series' first instance's"
+        )

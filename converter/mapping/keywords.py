@@ -32,6 +32,7 @@ def dictionary_vrs(tag: str) -> frozenset[str] | None:
         return None
     return frozenset(entry[1].split(" or "))
 
+
 _CACHE: dict[str, tuple[str, str | None, bool]] = {}
 
 

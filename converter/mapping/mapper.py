@@ -86,8 +86,7 @@ class _Mapper:
                 self.seen.add(text)
                 self.warn(text)
 
-    def dataset(self, dataset: Mapping[str, Any], path: str = "",
-                depth: int = 0) -> dict[str, Any]:
+    def dataset(self, dataset: Mapping[str, Any], path: str = "", depth: int = 0) -> dict[str, Any]:
         if dataset.__class__ is not dict and not isinstance(dataset, Mapping):
             raise MappingError(
                 f"{path or 'dataset'}: expected a JSON object of tag-keyed elements, "
@@ -101,8 +100,10 @@ class _Mapper:
             if info is None:
                 info = classify(tag)
                 if info is None:
-                    self._warn(path or "dataset",
-                               f"key {short_repr(tag)} is not an 8-hex DICOM tag; dropped")
+                    self._warn(
+                        path or "dataset",
+                        f"key {short_repr(tag)} is not an 8-hex DICOM tag; dropped",
+                    )
                     continue
             key, dict_vr, private, dropped, allowed, fast, numbers, sequence = info
             if dropped or (private and not keep_private):
@@ -133,8 +134,11 @@ class _Mapper:
                         else:
                             for single in values:
                                 kind = single.__class__
-                                if kind is list or kind is dict or (
-                                        kind is str and len(single) > LARGE_VALUE):
+                                if (
+                                    kind is list
+                                    or kind is dict
+                                    or (kind is str and len(single) > LARGE_VALUE)
+                                ):
                                     break
                             else:
                                 out[key] = values
@@ -150,8 +154,10 @@ class _Mapper:
                             continue
                     elif vr == "SQ" and sequence:
                         where = f"{path}{key}"
-                        out[key] = [self._item(item, f"{where}[{i}].", depth + 1)
-                                    for i, item in enumerate(values)]
+                        out[key] = [
+                            self._item(item, f"{where}[{i}].", depth + 1)
+                            for i, item in enumerate(values)
+                        ]
                         continue
             where = f"{path}{key}"
             if not isinstance(element, Mapping):
@@ -162,8 +168,14 @@ class _Mapper:
             out[key] = self.element(dict_vr, allowed, element, where, depth)
         return out
 
-    def element(self, dict_vr: str | None, allowed: frozenset[str] | None,
-                element: Mapping[str, Any], where: str, depth: int = 0) -> Any:
+    def element(
+        self,
+        dict_vr: str | None,
+        allowed: frozenset[str] | None,
+        element: Mapping[str, Any],
+        where: str,
+        depth: int = 0,
+    ) -> Any:
         """The slow path: conversions, empty values, binary data and broken elements."""
         vr = element.get("vr")
         if vr.__class__ is not str or vr not in ALL_VRS:
@@ -173,31 +185,35 @@ class _Mapper:
             vr = fallback
         elif allowed is not None and vr not in allowed:
             expected = " or ".join(sorted(allowed - {"UN"}))
-            self._warn(where, f"has vr {vr} where the data dictionary (PS3.6) says {expected}; "
-                       f"read as {vr}")
+            self._warn(
+                where,
+                f"has vr {vr} where the data dictionary (PS3.6) says {expected}; read as {vr}",
+            )
         values = element.get("Value")
-        bulk = "InlineBinary" if "InlineBinary" in element else (
-            "BulkDataURI" if "BulkDataURI" in element else None)
+        bulk = (
+            "InlineBinary"
+            if "InlineBinary" in element
+            else ("BulkDataURI" if "BulkDataURI" in element else None)
+        )
         if values is None or values == []:
             if bulk is None:
                 return empty_value(vr)
             data = element[bulk]
             if data.__class__ is not str:  # F.2.7: a base64 string / a URI
-                self._warn(where, f"{bulk} is {json_type(data)}, not a string "
-                           "(PS3.18 F.2.7); dropped")
+                self._warn(
+                    where, f"{bulk} is {json_type(data)}, not a string (PS3.18 F.2.7); dropped"
+                )
                 return empty_value(vr)
             if where not in TABLE_KEYWORDS:  # inline on purpose (converter.mapping.palette)
                 self._large(where, data)
             return {bulk: data}
         if bulk is not None:
-            self._warn(where, f"has both Value and {bulk} (PS3.18 F.2.2 allows one); "
-                       "Value used")
+            self._warn(where, f"has both Value and {bulk} (PS3.18 F.2.2 allows one); Value used")
         if not isinstance(values, list):
             self._warn(where, f"Value is {type(values).__name__}, not an array; read as one value")
             values = [values]
         if vr == "SQ":
-            return [self._item(item, f"{where}[{i}].", depth + 1)
-                    for i, item in enumerate(values)]
+            return [self._item(item, f"{where}[{i}].", depth + 1) for i, item in enumerate(values)]
         convert = _CONVERTERS.get(vr)
         if convert is not None:
             values = convert(self, values, where)
@@ -215,25 +231,34 @@ class _Mapper:
             try:
                 text = orjson.dumps(value).decode("utf-8")
             except orjson.JSONEncodeError as exc:  # nested too deep to be written at all
-                raise MappingError(f"{where}: a {vr} value is {json_type(value)} nested too "
-                                   "deep to be written (a broken or hostile answer)") from exc
-            self._warn(where, f"a {vr} value is {json_type(value)} (PS3.18 F.2.3 allows none "
-                       "here); written as its JSON text")
+                raise MappingError(
+                    f"{where}: a {vr} value is {json_type(value)} nested too "
+                    "deep to be written (a broken or hostile answer)"
+                ) from exc
+            self._warn(
+                where,
+                f"a {vr} value is {json_type(value)} (PS3.18 F.2.3 allows none "
+                "here); written as its JSON text",
+            )
             return text
         self._large(where, value)
         return value
 
     def _large(self, where: str, value: Any) -> None:
         if value.__class__ is str and len(value) > LARGE_VALUE:
-            self._warn(where, f"a value of {len(value):,} characters (over {LARGE_VALUE:,}); "
-                       "kept whole, and copied into the launch file every viewer downloads")
+            self._warn(
+                where,
+                f"a value of {len(value):,} characters (over {LARGE_VALUE:,}); "
+                "kept whole, and copied into the launch file every viewer downloads",
+            )
 
     def _item(self, item: Any, path: str, depth: int) -> dict[str, Any]:
         if depth > MAX_SEQUENCE_DEPTH:
             head = path.split("[", 1)[0]
             raise MappingError(
                 f"{head}: sequences nested more than {MAX_SEQUENCE_DEPTH} levels deep "
-                "(a broken or hostile answer); the instance cannot be converted")
+                "(a broken or hostile answer); the instance cannot be converted"
+            )
         if item is None:
             self._warn(path.rstrip("."), "sequence item is null; written as an empty item")
             return {}
@@ -244,8 +269,11 @@ class _Mapper:
         for value in values:
             if value.__class__ is dict:
                 a, i, p = value.get("Alphabetic"), value.get("Ideographic"), value.get("Phonetic")
-                if ((a is None or a.__class__ is str) and (i is None or i.__class__ is str)
-                        and (p is None or p.__class__ is str)):
+                if (
+                    (a is None or a.__class__ is str)
+                    and (i is None or i.__class__ is str)
+                    and (p is None or p.__class__ is str)
+                ):
                     names.append(f"{a or ''}={i or ''}={p or ''}".rstrip("="))
                     continue
             self._check_pn(value, where)
@@ -261,8 +289,11 @@ class _Mapper:
         for group in PN_GROUPS:
             part = value.get(group)
             if part is not None and part.__class__ is not str:
-                self._warn(where, f"PN {group} is {type(part).__name__}, not a string "
-                           "(PS3.18 F.2.2); written as its JSON text")
+                self._warn(
+                    where,
+                    f"PN {group} is {type(part).__name__}, not a string "
+                    "(PS3.18 F.2.2); written as its JSON text",
+                )
 
     def _numbers(self, values: list[Any], where: str, integer: bool, vr: str) -> list[Any]:
         out: list[Any] = []

@@ -76,8 +76,11 @@ def _keyword_value(instance: Mapping[str, Any], keyword: str) -> Any:
 
 def _descriptor(value: Any) -> tuple[int, int, int] | None:
     """Three whole numbers (PS3.3 C.7.6.3.1.5), else None."""
-    if isinstance(value, list) and len(value) == 3 \
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    if (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
         return value[0], value[1], value[2]
     return None
 
@@ -100,8 +103,11 @@ def _colour_problem(descriptor: Any, data: Any) -> str | None:
     """Why OHIF cannot use one colour's descriptor and data (None: it can)."""
     parsed = _descriptor(descriptor)
     if parsed is None:
-        return "no descriptor of three numbers" if descriptor in (..., None) \
+        return (
+            "no descriptor of three numbers"
+            if descriptor in (..., None)
             else "a descriptor that is not three numbers"
+        )
     if data is ...:
         return "no lookup table data"
     raw = _inline(data)
@@ -117,8 +123,10 @@ def _colour_problem(descriptor: Any, data: Any) -> str | None:
 
 def _problem(values: list[tuple[Any, Any]], photometric: Any, uid: Any) -> str | None:
     """The first reason OHIF cannot show (or even load) an instance's palette, or None."""
-    throws = any((data is not ... or uid is not ...) and descriptor in (..., None)
-                 for descriptor, data in values)
+    throws = any(
+        (data is not ... or uid is not ...) and descriptor in (..., None)
+        for descriptor, data in values
+    )
     if not throws and photometric != PALETTE_COLOR:
         return None
     for colour, (descriptor, data) in zip(COLOURS, values, strict=True):
@@ -130,8 +138,10 @@ def _problem(values: list[tuple[Any, Any]], photometric: Any, uid: Any) -> str |
 
 def tagged_problem(dataset: Mapping[str, Any]) -> str | None:
     """:func:`_problem` for a PS3.18 F.2 dataset (a server's or a file's metadata)."""
-    values = [(_tagged_value(dataset, d), _tagged_value(dataset, t))
-              for d, t in zip(DESCRIPTOR_TAGS, DATA_TAGS, strict=True)]
+    values = [
+        (_tagged_value(dataset, d), _tagged_value(dataset, t))
+        for d, t in zip(DESCRIPTOR_TAGS, DATA_TAGS, strict=True)
+    ]
     photometric = _tagged_value(dataset, PHOTOMETRIC)
     photometric = photometric[0] if isinstance(photometric, list) else None
     return _problem(values, photometric, _tagged_value(dataset, PALETTE_UID))
@@ -139,10 +149,18 @@ def tagged_problem(dataset: Mapping[str, Any]) -> str | None:
 
 def instance_problem(instance: Mapping[str, Any]) -> str | None:
     """:func:`_problem` for a launch file's (keyword) instance metadata."""
-    values = [(_keyword_value(instance, f"{c}PaletteColorLookupTableDescriptor"),
-               _keyword_value(instance, f"{c}PaletteColorLookupTableData")) for c in COLOURS]
-    return _problem(values, instance.get("PhotometricInterpretation"),
-                    _keyword_value(instance, "PaletteColorLookupTableUID"))
+    values = [
+        (
+            _keyword_value(instance, f"{c}PaletteColorLookupTableDescriptor"),
+            _keyword_value(instance, f"{c}PaletteColorLookupTableData"),
+        )
+        for c in COLOURS
+    ]
+    return _problem(
+        values,
+        instance.get("PhotometricInterpretation"),
+        _keyword_value(instance, "PaletteColorLookupTableUID"),
+    )
 
 
 def throws_in_ohif(instance: Mapping[str, Any]) -> bool:
@@ -185,8 +203,9 @@ def expand_segmented(words: Sequence[int], limit: int = MAX_ENTRIES) -> list[int
     return out
 
 
-def _expand(words: Sequence[int], start: int, count: int | None, out: list[int],
-            limit: int, depth: int) -> None:
+def _expand(
+    words: Sequence[int], start: int, count: int | None, out: list[int], limit: int, depth: int
+) -> None:
     if depth > 8:
         raise PaletteError("indirect segments nested too deeply")
     position, done = start, 0
@@ -196,7 +215,7 @@ def _expand(words: Sequence[int], start: int, count: int | None, out: list[int],
         if opcode == 0:
             if position + length > len(words):
                 raise PaletteError("a discrete segment runs past the end of the data")
-            out.extend(words[position:position + length])
+            out.extend(words[position : position + length])
             position += length
         elif opcode == 1:
             if not out or position >= len(words):
@@ -241,8 +260,10 @@ def table_entries(source: Mapping[str, Any], colour: int) -> list[int] | None:
     else:
         return None
     if len(values) != count:
-        raise PaletteError(f"{COLOURS[colour].lower()} table has {len(values)} entries where "
-                           f"its descriptor says {count}")
+        raise PaletteError(
+            f"{COLOURS[colour].lower()} table has {len(values)} entries where "
+            f"its descriptor says {count}"
+        )
     return values
 
 

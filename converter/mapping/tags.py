@@ -40,8 +40,9 @@ no ``Value`` (PS3.18 F.2.7): they always take the slow path, which checks them."
 NUMBER_VRS = frozenset({"DS", "IS"})
 
 
-TagInfo = tuple[str, str | None, bool, bool, frozenset[str] | None, frozenset[str],
-                 frozenset[str], bool]
+TagInfo = tuple[
+    str, str | None, bool, bool, frozenset[str] | None, frozenset[str], frozenset[str], bool
+]
 
 
 TAG_INFO: dict[str, TagInfo] = {}

@@ -27,8 +27,9 @@ def is_stale(temporary: Path, max_age: float = 3600.0) -> bool:
     shards may be writing into the same folder right now); one from another
     host (a shared file system) counts as gone once the file is an hour old.
     """
-    mine = re.search(re.escape(f".{socket.gethostname()}-") + r"(\d+)\.[A-Za-z0-9_]+\.part$",
-                     temporary.name)
+    mine = re.search(
+        re.escape(f".{socket.gethostname()}-") + r"(\d+)\.[A-Za-z0-9_]+\.part$", temporary.name
+    )
     if mine:
         try:
             os.kill(int(mine.group(1)), 0)
@@ -53,8 +54,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     if not folder.is_dir():
         raise OutputError(f"cannot write {path}: folder {folder} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{temporary_owner()}.", suffix=".part",
-                                   dir=folder)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.{temporary_owner()}.", suffix=".part", dir=folder
+        )
     except OSError as exc:
         raise OutputError(f"cannot write into {folder}: {exc.strerror}") from exc
     try:

@@ -26,8 +26,17 @@ from converter.output.targets import LocalTarget, Target
 from converter.uids import UNSAFE, is_safe_uid, shown
 
 INDEX_NAME = "index.json"
-INDEX_FIELDS = ("StudyInstanceUID", "PatientName", "PatientID", "StudyDate", "StudyTime",
-                "StudyDescription", "AccessionNumber", "Modalities", "NumInstances")
+INDEX_FIELDS = (
+    "StudyInstanceUID",
+    "PatientName",
+    "PatientID",
+    "StudyDate",
+    "StudyTime",
+    "StudyDescription",
+    "AccessionNumber",
+    "Modalities",
+    "NumInstances",
+)
 FLUSH_SECONDS = 2.0
 """How often the index is rewritten during a run (and always at the end)."""
 
@@ -109,10 +118,17 @@ class StudyFolder:
         Told about index entries recovered from files (after a hard kill).
     """
 
-    def __init__(self, target: Target | Path, *, compress: bool = False, force: bool = False,
-                 indent: int | None = None, index_name: str = INDEX_NAME,
-                 owns: Callable[[str], bool] | None = None,
-                 warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        target: Target | Path,
+        *,
+        compress: bool = False,
+        force: bool = False,
+        indent: int | None = None,
+        index_name: str = INDEX_NAME,
+        owns: Callable[[str], bool] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         if isinstance(target, Path):
             target = LocalTarget(target)
         self.target = target
@@ -137,8 +153,9 @@ class StudyFolder:
         stays inside the folder and never replaces the index.
         """
         if not is_safe_uid(study_uid):
-            raise OutputError(f"study UID {shown(study_uid)} is {UNSAFE}; not used as a file "
-                              "name, study skipped")
+            raise OutputError(
+                f"study UID {shown(study_uid)} is {UNSAFE}; not used as a file name, study skipped"
+            )
         return f"{study_uid}.json.gz" if self.compress else f"{study_uid}.json"
 
     # -- index -----------------------------------------------------------------
@@ -181,8 +198,12 @@ class StudyFolder:
         data = dumps(launch_file([study]), indent=self.indent)
         if self.compress:
             data = gzip_bytes(data)
-        self.target.write(name, data, content_type="application/json",
-                          content_encoding="gzip" if self.compress else None)
+        self.target.write(
+            name,
+            data,
+            content_type="application/json",
+            content_encoding="gzip" if self.compress else None,
+        )
         old = self.entries.get(study.uid)
         if old is not None and old.get("file") != name:
             self.target.remove(str(old.get("file")))
@@ -249,8 +270,9 @@ def entry_from_file(target: Target, name: str) -> dict[str, Any] | None:
         return None
 
 
-def read_index(target: Target, name: str,
-               warn: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+def read_index(
+    target: Target, name: str, warn: Callable[[str], None] | None = None
+) -> dict[str, dict[str, Any]]:
     """The entries of one index file (empty if missing; warned about if damaged)."""
     raw = target.read(name)
     if raw is None:
@@ -266,12 +288,16 @@ def read_index(target: Target, name: str,
 
 def write_index(target: Target, name: str, entries: dict[str, dict[str, Any]]) -> None:
     """Write an index atomically, studies ordered by date, time and UID."""
-    ordered = sorted(entries.values(), key=lambda e: (
-        str(e.get("StudyDate") or ""), str(e.get("StudyTime") or ""),
-        str(e.get("StudyInstanceUID"))))
+    ordered = sorted(
+        entries.values(),
+        key=lambda e: (
+            str(e.get("StudyDate") or ""),
+            str(e.get("StudyTime") or ""),
+            str(e.get("StudyInstanceUID")),
+        ),
+    )
     data = json.dumps({"studies": ordered}, ensure_ascii=False, indent=1) + "\n"
-    target.write(name, data.encode("utf-8"), content_type="application/json",
-                 content_encoding=None)
+    target.write(name, data.encode("utf-8"), content_type="application/json", content_encoding=None)
 
 
 def merge_indexes(target: Target, warn: Callable[[str], None] | None = None) -> int:
@@ -290,8 +316,9 @@ def merge_indexes(target: Target, warn: Callable[[str], None] | None = None) -> 
     merged = {u: e for u, e in merged.items() if e.get("file") in present}
     for file_name in names:
         file_uid = study_uid_of(file_name)
-        if file_uid is not None and (file_uid not in merged
-                                     or merged[file_uid].get("file") != file_name):
+        if file_uid is not None and (
+            file_uid not in merged or merged[file_uid].get("file") != file_name
+        ):
             recovered = entry_from_file(target, file_name)
             if recovered is not None:
                 merged[file_uid] = recovered

@@ -25,8 +25,9 @@ class Target(Protocol):
 
     def read(self, name: str) -> bytes | None: ...
 
-    def write(self, name: str, data: bytes, *, content_type: str,
-              content_encoding: str | None) -> None: ...
+    def write(
+        self, name: str, data: bytes, *, content_type: str, content_encoding: str | None
+    ) -> None: ...
 
     def remove(self, name: str) -> None: ...
 
@@ -60,8 +61,9 @@ class LocalTarget:
         except OSError:
             return None
 
-    def write(self, name: str, data: bytes, *, content_type: str,
-              content_encoding: str | None) -> None:
+    def write(
+        self, name: str, data: bytes, *, content_type: str, content_encoding: str | None
+    ) -> None:
         write_atomic(self.folder / name, data)
 
     def remove(self, name: str) -> None:
@@ -82,13 +84,15 @@ class FsspecTarget:
         try:
             import fsspec
         except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise UsageError(f"{url}: object storage needs fsspec (pip install "
-                             "'dicomweb2ohif[storage]')") from exc
+            raise UsageError(
+                f"{url}: object storage needs fsspec (pip install 'dicomweb2ohif[storage]')"
+            ) from exc
         try:
             fs, root = fsspec.core.url_to_fs(url)
         except (ImportError, ValueError) as exc:
-            raise UsageError(f"{url}: {exc} (for s3:// install s3fs, gs:// gcsfs, az:// adlfs)"
-                             ) from exc
+            raise UsageError(
+                f"{url}: {exc} (for s3:// install s3fs, gs:// gcsfs, az:// adlfs)"
+            ) from exc
         self.fs: Any = fs
         self.root = root.rstrip("/")
         self.description = url
@@ -115,8 +119,9 @@ class FsspecTarget:
         except Exception as exc:
             raise OutputError(f"cannot read {self.description}{name}: {_reason(exc)}") from exc
 
-    def write(self, name: str, data: bytes, *, content_type: str,
-              content_encoding: str | None) -> None:
+    def write(
+        self, name: str, data: bytes, *, content_type: str, content_encoding: str | None
+    ) -> None:
         extra: dict[str, str] = {}
         if self.is_s3:
             extra["ContentType"] = content_type

@@ -1,2 +1,1 @@
-"""``serve``: launch files, the OHIF Viewer build and a reverse proxy on one loopback origin.
-"""
+"""``serve``: launch files, the OHIF Viewer build and a reverse proxy on one loopback origin."""

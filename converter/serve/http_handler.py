@@ -35,21 +35,31 @@ class Server(Protocol):
 
     def live_config(self, local_origin: str) -> dict[str, object] | None: ...
 
-    def launch_bytes(self, path: Path, relative: str, local_origin: str,
-                     study_uid: str | None = None) -> bytes | None: ...
+    def launch_bytes(
+        self, path: Path, relative: str, local_origin: str, study_uid: str | None = None
+    ) -> bytes | None: ...
+
 
 LAUNCH_PREFIX = "/launch/"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 CHUNK = 1 << 16
-_TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm",
-          ".json": "application/json", ".css": "text/css", ".svg": "image/svg+xml",
-          ".woff2": "font/woff2", ".html": "text/html", ".map": "application/json"}
+_TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".wasm": "application/wasm",
+    ".json": "application/json",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".woff2": "font/woff2",
+    ".html": "text/html",
+    ".map": "application/json",
+}
 
 
 def _host_name(host_header: str) -> str:
     host = host_header.strip().lower()
     if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else host
+        return host[1 : host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
@@ -59,8 +69,9 @@ class HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 app: Server) -> None:
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], app: Server
+    ) -> None:
         self.app = app
         super().__init__(address, handler)
 
@@ -91,12 +102,14 @@ class Handler(BaseHTTPRequestHandler):
     def _cors(self) -> None:
         origin = self.headers.get("Origin", "")
         parts = urlsplit(origin)
-        if origin and (origin.lower() == self.app.viewer_origin
-                       or (parts.hostname or "") in LOOPBACK_HOSTS):
+        if origin and (
+            origin.lower() == self.app.viewer_origin or (parts.hostname or "") in LOOPBACK_HOSTS
+        ):
             self.send_header("Access-Control-Allow-Origin", origin)
             self.send_header("Vary", "Origin")
-            self.send_header("Access-Control-Expose-Headers",
-                             "Content-Length, Content-Type, Content-Range")
+            self.send_header(
+                "Access-Control-Expose-Headers", "Content-Length, Content-Type, Content-Range"
+            )
 
     def _local_origin(self) -> str | None:
         host = self.headers.get("Host", "")
@@ -114,8 +127,7 @@ class Handler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(body)
 
-    def _bytes(self, data: bytes, content_type: str, head: bool,
-               cache: str = "no-cache") -> None:
+    def _bytes(self, data: bytes, content_type: str, head: bool, cache: str = "no-cache") -> None:
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -127,15 +139,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def _file(self, path: Path, head: bool) -> None:
         content_type = _TYPES.get(path.suffix.lower()) or (
-            mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+            mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        )
         if content_type.startswith("text/"):
             content_type += "; charset=utf-8"
         size = path.stat().st_size
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(size))
-        self.send_header("Cache-Control", "no-cache" if path.name == "index.html"
-                         else "public, max-age=3600")
+        self.send_header(
+            "Cache-Control", "no-cache" if path.name == "index.html" else "public, max-age=3600"
+        )
         self._cors()
         self.end_headers()
         if head:
@@ -180,9 +194,9 @@ class Handler(BaseHTTPRequestHandler):
             path, _, query = self.path.partition("?")
             path = path.split("#", 1)[0]
             if path.startswith(LAUNCH_PREFIX):
-                self._launch(unquote(path[len(LAUNCH_PREFIX):]), query, local, head)
+                self._launch(unquote(path[len(LAUNCH_PREFIX) :]), query, local, head)
             elif path == proxy.PREFIX or path.startswith(proxy.PREFIX + "/"):
-                self._proxy(path[len(proxy.PREFIX):] or "/", query, local, head)
+                self._proxy(path[len(proxy.PREFIX) :] or "/", query, local, head)
             elif self.app.options.viewer_dist is not None:
                 self._viewer(unquote(path), local, head)
             elif path in ("/", "/index.html"):
@@ -218,8 +232,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _viewer(self, path: str, local: str, head: bool) -> None:
         if path == "/app-config.js":
-            self._bytes(app_config_js(self.app.live_config(local)),
-                        "text/javascript; charset=utf-8", head)
+            self._bytes(
+                app_config_js(self.app.live_config(local)), "text/javascript; charset=utf-8", head
+            )
             return
         dist = self.app.options.viewer_dist
         assert dist is not None
@@ -233,12 +248,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def _index(self, head: bool) -> None:
         # Names come from the launch files: escaped, never markup.
-        rows = "".join(f'<li><a href="{escape(link.url)}">{escape(link.file)}: '
-                       f"{escape(link.patient_name)} {escape(link.modalities)} "
-                       f"{escape(link.study_uid)}</a></li>"
-                       for link in self.app.links())
-        page = (f"<!doctype html><meta charset=utf-8><title>dicomweb2ohif serve</title>"
-                f"<h1>Launch files</h1><ul>{rows}</ul>").encode()
+        rows = "".join(
+            f'<li><a href="{escape(link.url)}">{escape(link.file)}: '
+            f"{escape(link.patient_name)} {escape(link.modalities)} "
+            f"{escape(link.study_uid)}</a></li>"
+            for link in self.app.links()
+        )
+        page = (
+            f"<!doctype html><meta charset=utf-8><title>dicomweb2ohif serve</title>"
+            f"<h1>Launch files</h1><ul>{rows}</ul>"
+        ).encode()
         self._bytes(page, "text/html; charset=utf-8", head)
 
     # --- proxy -----------------------------------------------------------------
@@ -252,9 +271,13 @@ class Handler(BaseHTTPRequestHandler):
         document = proxy.document_query(query)
         target = path + (f"?{document or query}" if (document or query) else "")
         try:
-            conn, response = upstream.request("GET" if document else method, target,
-                                              proxy.forwarded_headers(self.headers)
-                                              if not document else {"Accept": "application/dicom"})
+            conn, response = upstream.request(
+                "GET" if document else method,
+                target,
+                proxy.forwarded_headers(self.headers)
+                if not document
+                else {"Accept": "application/dicom"},
+            )
         except (OSError, http.client.HTTPException) as exc:
             self._simple(502, f"proxy: {upstream.origin} did not answer ({exc})", head)
             return
@@ -270,8 +293,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _document(self, response: Any, head: bool) -> None:
         if response.status != 200:
-            self._simple(response.status, f"proxy: the server answered {response.status} "
-                         "for the DICOM object of this document", head)
+            self._simple(
+                response.status,
+                f"proxy: the server answered {response.status} "
+                "for the DICOM object of this document",
+                head,
+            )
             return
         size = int(response.getheader("Content-Length") or 0)
         if size > proxy.MAX_DOCUMENT_BYTES:

@@ -36,21 +36,28 @@ def read_launch(path: Path) -> Any:
 def _is_index(document: Any) -> bool:
     """A snapshot folder's ``index.json``: a studies list of ``file`` entries, no series."""
     studies = document.get("studies") if isinstance(document, dict) else None
-    return isinstance(studies, list) and bool(studies) and all(
-        isinstance(s, dict) and "file" in s and "series" not in s for s in studies)
+    return (
+        isinstance(studies, list)
+        and bool(studies)
+        and all(isinstance(s, dict) and "file" in s and "series" not in s for s in studies)
+    )
 
 
 def _launch_studies(document: Any) -> list[dict[str, Any]] | None:
     studies = document.get("studies") if isinstance(document, dict) else None
     if not isinstance(studies, list) or not all(
-            isinstance(s, dict) and isinstance(s.get("StudyInstanceUID"), str)
-            and isinstance(s.get("series"), list) for s in studies):
+        isinstance(s, dict)
+        and isinstance(s.get("StudyInstanceUID"), str)
+        and isinstance(s.get("series"), list)
+        for s in studies
+    ):
         return None
     return studies
 
 
-def find_launch_files(folder: Path, only: tuple[str, ...] = (),
-                      warn: Log = lambda m: None) -> list[LaunchFile]:
+def find_launch_files(
+    folder: Path, only: tuple[str, ...] = (), warn: Log = lambda m: None
+) -> list[LaunchFile]:
     """The launch files (``*.json``/``*.json.gz`` with a ``studies`` list) below ``folder``.
 
     ``only`` limits the result to these paths (relative to ``folder``). A
@@ -61,8 +68,9 @@ def find_launch_files(folder: Path, only: tuple[str, ...] = (),
     if only:
         candidates = [folder / o for o in only]
     else:
-        candidates = sorted(p for p in folder.rglob("*") if p.is_file()
-                            and p.name.endswith((".json", ".json.gz")))
+        candidates = sorted(
+            p for p in folder.rglob("*") if p.is_file() and p.name.endswith((".json", ".json.gz"))
+        )
     found = []
     for path in candidates:
         relative = path.relative_to(folder).as_posix()
@@ -108,8 +116,15 @@ def _from_index(index: Path, document: dict[str, Any], folder: Path) -> list[Lau
 
 def one_study(document: Any, study_uid: str) -> dict[str, Any] | None:
     """The launch document with only the study ``study_uid`` (None if it has none)."""
-    studies = [s for s in document.get("studies", []) if isinstance(s, dict)
-               and s.get("StudyInstanceUID") == study_uid] if isinstance(document, dict) else []
+    studies = (
+        [
+            s
+            for s in document.get("studies", [])
+            if isinstance(s, dict) and s.get("StudyInstanceUID") == study_uid
+        ]
+        if isinstance(document, dict)
+        else []
+    )
     return {**document, "studies": studies} if studies else None
 
 

@@ -36,14 +36,29 @@ PREFIX = "/proxy"
 URL_SCHEMES = ("dicomweb:", "wadouri:", "")
 """Loader prefixes a launch-file URL may carry before ``http(s)://``."""
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-    "trailer", "transfer-encoding", "upgrade",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 """RFC 9110 7.6.1: headers that describe one connection and are never forwarded."""
 
-FORWARDED_REQUEST_HEADERS = ("accept", "accept-encoding", "range", "if-none-match",
-                             "if-modified-since", "if-range", "user-agent")
+FORWARDED_REQUEST_HEADERS = (
+    "accept",
+    "accept-encoding",
+    "range",
+    "if-none-match",
+    "if-modified-since",
+    "if-range",
+    "user-agent",
+)
 MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
 
 
@@ -70,8 +85,9 @@ class Upstream:
         try:
             clean, auth = split_credentials(url)
         except UsageError as exc:
-            raise UsageError(f"--proxy {redact(url)!r} is not an http(s) URL, e.g. "
-                             "http://127.0.0.1:8042") from exc
+            raise UsageError(
+                f"--proxy {redact(url)!r} is not an http(s) URL, e.g. http://127.0.0.1:8042"
+            ) from exc
         parts = urlsplit(clean)
         try:
             parts.port  # noqa: B018 - raises on a bad port
@@ -90,13 +106,14 @@ class Upstream:
         parts = urlsplit(self.origin)
         host, port = parts.hostname or "", parts.port
         if parts.scheme == "https":
-            return http.client.HTTPSConnection(host, port, timeout=self.timeout,
-                                               context=ssl.create_default_context())
+            return http.client.HTTPSConnection(
+                host, port, timeout=self.timeout, context=ssl.create_default_context()
+            )
         return http.client.HTTPConnection(host, port, timeout=self.timeout)
 
-    def request(self, method: str, target: str,
-                headers: dict[str, str]) -> tuple[http.client.HTTPConnection,
-                                                  http.client.HTTPResponse]:
+    def request(
+        self, method: str, target: str, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """Send one request for ``target`` (path and query); the caller closes the connection."""
         sent = dict(headers)
         if self.auth:
@@ -116,8 +133,9 @@ def forwarded_headers(incoming: Any) -> dict[str, str]:
     return {name: incoming[name] for name in FORWARDED_REQUEST_HEADERS if incoming.get(name)}
 
 
-def answer_headers(response: http.client.HTTPResponse, upstream: Upstream,
-                   local_origin: str) -> list[tuple[str, str]]:
+def answer_headers(
+    response: http.client.HTTPResponse, upstream: Upstream, local_origin: str
+) -> list[tuple[str, str]]:
     """Upstream answer headers minus hop-by-hop and CORS ones; redirects stay in the proxy."""
     kept = []
     for name, value in response.getheaders():
@@ -125,7 +143,7 @@ def answer_headers(response: http.client.HTTPResponse, upstream: Upstream,
         if low in HOP_BY_HOP or low.startswith("access-control-") or low == "content-length":
             continue
         if low == "location" and value.lower().startswith(upstream.origin):
-            value = local_origin + PREFIX + value[len(upstream.origin):]
+            value = local_origin + PREFIX + value[len(upstream.origin) :]
         kept.append((name, value))
     return kept
 
@@ -206,8 +224,8 @@ def rewrite_launch(document: Any, upstream_origin: str, local_base: str) -> tupl
             for scheme in URL_SCHEMES:
                 if not value.startswith(scheme):
                     continue
-                rest = value[len(scheme):]
-                head, tail = rest[: len(origin)], rest[len(origin):]
+                rest = value[len(scheme) :]
+                head, tail = rest[: len(origin)], rest[len(origin) :]
                 if head.lower() == low_origin and (not tail or tail[0] in "/?"):
                     count += 1
                     return f"{scheme}{local_base}{tail or '/'}"

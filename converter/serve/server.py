@@ -56,8 +56,10 @@ def viewer_url(viewer_base: str, launch_url: str, study_uid: str) -> str:
     studies OHIF 3.13.2 then never shows an image (measured; reported to crash
     the route's hanging protocol service), and it is not needed to open a study.
     """
-    return (f"{viewer_base.rstrip('/')}/viewer/dicomjson?url={quote(launch_url, safe='')}"
-            f"&StudyInstanceUIDs={quote_uid(study_uid)}")
+    return (
+        f"{viewer_base.rstrip('/')}/viewer/dicomjson?url={quote(launch_url, safe='')}"
+        f"&StudyInstanceUIDs={quote_uid(study_uid)}"
+    )
 
 
 class Server:
@@ -74,8 +76,10 @@ class Server:
         self.options = options
         self.files = find_launch_files(options.folder, options.only, options.warn)
         if not self.files:
-            raise ConverterError(f"no launch file in {options.folder} (*.json with a studies "
-                                 "list; write one with dicomweb2ohif snapshot)")
+            raise ConverterError(
+                f"no launch file in {options.folder} (*.json with a studies "
+                "list; write one with dicomweb2ohif snapshot)"
+            )
         if options.viewer_base is not None:
             parts = urlsplit(options.viewer_base)
             if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -85,7 +89,8 @@ class Server:
         except OSError as exc:
             raise ConverterError(
                 f"cannot listen on 127.0.0.1:{options.port}: {exc.strerror} "
-                "(give --port N, or --port 0 for any free port)") from exc
+                "(give --port N, or --port 0 for any free port)"
+            ) from exc
         self.port: int = self.httpd.server_address[1]
         self.origin = f"http://127.0.0.1:{self.port}"
         base = options.viewer_base or (self.origin if options.viewer_dist else PUBLIC_VIEWER)
@@ -117,8 +122,15 @@ class Server:
                 uid = study["StudyInstanceUID"]
                 one = uid if len(launch.studies) > 1 else None
                 url = viewer_url(self.viewer_base, self.launch_url(launch.relative, one), uid)
-                out.append(Link(launch.relative, uid, str(study.get("PatientName") or ""),
-                                str(study.get("Modalities") or ""), url))
+                out.append(
+                    Link(
+                        launch.relative,
+                        uid,
+                        str(study.get("PatientName") or ""),
+                        str(study.get("Modalities") or ""),
+                        url,
+                    )
+                )
         return out
 
     def live_config(self, local_origin: str) -> dict[str, object] | None:
@@ -128,33 +140,40 @@ class Server:
         if upstream is None:
             return None
         root = local_origin + proxy.PREFIX
-        return live_source(root + upstream.dicomweb_root, root + upstream.wado_uri_root,
-                           upstream.origin, root)
+        return live_source(
+            root + upstream.dicomweb_root, root + upstream.wado_uri_root, upstream.origin, root
+        )
 
     def live_url(self, study_uid: str) -> str | None:
         """The viewer URL that opens a study live from the proxied server
         (``/viewer/dicomweb``), on the local viewer with ``--proxy``; else None."""
         if self.options.upstream is None or self.options.viewer_dist is None:
             return None
-        return (f"{self.viewer_base}/viewer/{LIVE_SOURCE_NAME}"
-                f"?StudyInstanceUIDs={quote_uid(study_uid)}")
+        return (
+            f"{self.viewer_base}/viewer/{LIVE_SOURCE_NAME}?StudyInstanceUIDs={quote_uid(study_uid)}"
+        )
 
     def notes(self) -> Iterator[str]:
         """Warnings about instance URLs the viewer cannot reach as served."""
         upstream = self.options.upstream
         for launch in self.files:
-            elsewhere = {o: n for o, n in launch.origins.items()
-                         if upstream is None or o != upstream.origin}
+            elsewhere = {
+                o: n for o, n in launch.origins.items() if upstream is None or o != upstream.origin
+            }
             if not elsewhere:
                 continue
             total = sum(launch.origins.values())
             where = ", ".join(sorted(elsewhere))
             if upstream is not None:
-                yield (f"{launch.relative}: {sum(elsewhere.values())} of {total} instance URLs "
-                       f"point at {where}, not at the proxied {upstream.origin}")
+                yield (
+                    f"{launch.relative}: {sum(elsewhere.values())} of {total} instance URLs "
+                    f"point at {where}, not at the proxied {upstream.origin}"
+                )
             elif self.options.viewer_dist is not None:
-                yield (f"{launch.relative}: instance URLs point at {where}; unless that server "
-                       f"sends CORS headers, add --proxy {sorted(elsewhere)[0]}")
+                yield (
+                    f"{launch.relative}: instance URLs point at {where}; unless that server "
+                    f"sends CORS headers, add --proxy {sorted(elsewhere)[0]}"
+                )
 
     def check(self) -> list[str]:
         """Ask the running server what a viewer would ask; one line per problem.
@@ -173,8 +192,10 @@ class Server:
                 problems.append(f"{what}: {exc}")
                 return None
             if answer.status_code != 200:
-                problems.append(f"{what}: HTTP {answer.status_code} "
-                                f"{answer.raw.read(200).decode('utf-8', 'replace').strip()}")
+                problems.append(
+                    f"{what}: HTTP {answer.status_code} "
+                    f"{answer.raw.read(200).decode('utf-8', 'replace').strip()}"
+                )
                 answer.close()
                 return None
             return answer
@@ -196,16 +217,22 @@ class Server:
                 head = image.raw.read(132, decode_content=True)
                 image.close()
                 if head[128:132] != b"DICM":
-                    problems.append(f"{launch.relative}: first instance through the proxy "
-                                    "is not a DICOM Part 10 object")
+                    problems.append(
+                        f"{launch.relative}: first instance through the proxy "
+                        "is not a DICOM Part 10 object"
+                    )
         return problems
 
     # --- lifecycle -------------------------------------------------------------
 
     def start(self) -> None:
         """Serve in a background thread (tests, ``--check``)."""
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="serve",
-                                        kwargs={"poll_interval": 0.2}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever,
+            name="serve",
+            kwargs={"poll_interval": 0.2},
+            daemon=True,
+        )
         self._thread.start()
 
     def serve_forever(self) -> None:
@@ -221,8 +248,9 @@ class Server:
 
     # --- served launch files ---------------------------------------------------
 
-    def launch_bytes(self, path: Path, relative: str, local_origin: str,
-                     study_uid: str | None = None) -> bytes | None:
+    def launch_bytes(
+        self, path: Path, relative: str, local_origin: str, study_uid: str | None = None
+    ) -> bytes | None:
         """The launch file as served: one study of it if asked, rewritten for the proxy.
 
         Cached per file, origin and study while the file's mtime and size stay.
@@ -246,8 +274,9 @@ class Server:
                 if document is None:
                     return None
             if upstream is not None:
-                document, _ = proxy.rewrite_launch(document, upstream.origin,
-                                                   local_origin + proxy.PREFIX)
+                document, _ = proxy.rewrite_launch(
+                    document, upstream.origin, local_origin + proxy.PREFIX
+                )
             data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         with self._cache_lock:
             self._cache[key] = (stamp, data)

@@ -74,9 +74,11 @@ def check_version(version: str) -> str:
         UsageError: it is not such a version.
     """
     if not _VERSION_RE.fullmatch(version):
-        raise UsageError(f"OHIF Viewer version {version[:40]!r} is not an exact version such "
-                         f"as {OHIF_VERSION} or {PROVEN_VERSIONS[-1]} "
-                         "(npm view @ohif/app versions lists them)")
+        raise UsageError(
+            f"OHIF Viewer version {version[:40]!r} is not an exact version such "
+            f"as {OHIF_VERSION} or {PROVEN_VERSIONS[-1]} "
+            "(npm view @ohif/app versions lists them)"
+        )
     return version
 
 
@@ -99,8 +101,9 @@ def check_dist(folder: Path) -> Path:
     return folder.resolve()
 
 
-def ensure_viewer(root: Path | None = None, progress: Progress | None = None,
-                  version: str = OHIF_VERSION) -> Path:
+def ensure_viewer(
+    root: Path | None = None, progress: Progress | None = None, version: str = OHIF_VERSION
+) -> Path:
     """The OHIF Viewer build of ``version``, fetched with npm into the cache the first time.
 
     The build is unpacked into a temporary sibling folder and renamed into place
@@ -142,7 +145,8 @@ def ensure_viewer(root: Path | None = None, progress: Progress | None = None,
         return target
     except OSError as exc:
         raise ViewerError(
-            f"cannot unpack the OHIF Viewer into {parent}: {exc.strerror or exc}") from exc
+            f"cannot unpack the OHIF Viewer into {parent}: {exc.strerror or exc}"
+        ) from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -150,28 +154,51 @@ def ensure_viewer(root: Path | None = None, progress: Progress | None = None,
 def _npm_pack(npm: str, folder: Path, version: str) -> Path:
     """``npm pack @ohif/app@VERSION`` into ``folder``; the path of the tarball."""
     spec = f"{OHIF_PACKAGE}@{version}"
-    cmd = [npm, "pack", spec, "--json", "--pack-destination", str(folder),
-           "--loglevel=error", "--no-fund", "--no-audit"]
+    cmd = [
+        npm,
+        "pack",
+        spec,
+        "--json",
+        "--pack-destination",
+        str(folder),
+        "--loglevel=error",
+        "--no-fund",
+        "--no-audit",
+    ]
     try:
-        done = subprocess.run(cmd, cwd=folder, capture_output=True, text=True,
-                              timeout=NPM_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+        done = subprocess.run(
+            cmd,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=NPM_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
-        raise ViewerError(f"npm pack {spec} took more than {NPM_TIMEOUT:.0f} s; "
-                          "check the network or give --viewer-dist DIR") from exc
+        raise ViewerError(
+            f"npm pack {spec} took more than {NPM_TIMEOUT:.0f} s; "
+            "check the network or give --viewer-dist DIR"
+        ) from exc
     except OSError as exc:
         raise ViewerError(f"cannot run npm: {exc.strerror}") from exc
     if done.returncode != 0:
         lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
-        reason = next((ln for ln in lines if "ERR" in ln and ("code" in ln or "network" in ln)),
-                      lines[-1] if lines else f"exit code {done.returncode}")
-        raise ViewerError(f"npm could not fetch {spec} (offline or no registry?): "
-                          f"{reason.removeprefix('npm error ').removeprefix('npm ERR! ')}; "
-                          "or give --viewer-dist DIR")
+        reason = next(
+            (ln for ln in lines if "ERR" in ln and ("code" in ln or "network" in ln)),
+            lines[-1] if lines else f"exit code {done.returncode}",
+        )
+        raise ViewerError(
+            f"npm could not fetch {spec} (offline or no registry?): "
+            f"{reason.removeprefix('npm error ').removeprefix('npm ERR! ')}; "
+            "or give --viewer-dist DIR"
+        )
     try:
         name = json.loads(done.stdout)[0]["filename"]
     except (ValueError, LookupError, TypeError) as exc:
         raise ViewerError(
-            f"npm pack {spec} gave an unexpected answer: {done.stdout[:200]!r}") from exc
+            f"npm pack {spec} gave an unexpected answer: {done.stdout[:200]!r}"
+        ) from exc
     tarball = folder / PurePosixPath(str(name).replace("/", "-").lstrip("@")).name
     if not tarball.is_file():
         candidates = sorted(folder.glob("*.tgz"))
@@ -188,10 +215,11 @@ def _unpack_dist(tarball: Path, dest: Path, progress: Progress | None) -> None:
     try:
         with tarfile.open(tarball, "r:gz") as tar:
             members = [m for m in tar.getmembers() if m.isfile() and m.name.startswith(prefix)]
-            names = [PurePosixPath(m.name[len(prefix):]) for m in members]
+            names = [PurePosixPath(m.name[len(prefix) :]) for m in members]
             if not {str(n) for n in names} >= set(_REQUIRED):
                 raise ViewerError(
-                    f"{tarball.name} has no dist/index.html: not an OHIF Viewer build")
+                    f"{tarball.name} has no dist/index.html: not an OHIF Viewer build"
+                )
             for done, (member, name) in enumerate(zip(members, names, strict=True), 1):
                 if name.is_absolute() or ".." in name.parts:
                     raise ViewerError(f"{tarball.name}: refusing unsafe path {member.name!r}")
@@ -208,8 +236,9 @@ def _unpack_dist(tarball: Path, dest: Path, progress: Progress | None) -> None:
         raise ViewerError(f"{tarball.name} is not a readable npm tarball: {exc}") from exc
 
 
-def live_source(dicomweb_root: str, wado_uri_root: str, server_origin: str,
-                served_origin: str) -> dict[str, object]:
+def live_source(
+    dicomweb_root: str, wado_uri_root: str, server_origin: str, served_origin: str
+) -> dict[str, object]:
     """OHIF's own ``dicomweb`` data source on the server behind ``serve --proxy``.
 
     Its QIDO-RS/WADO-RS roots (PS3.18 10.6, 10.4) and WADO-URI root (PS3.18 9)
@@ -284,7 +313,8 @@ def app_config_js(live: dict[str, object] | None = None) -> bytes:
                     "name": "json",
                 },
             }
-        ] + ([live] if live else []),
+        ]
+        + ([live] if live else []),
     }
     text = (
         f"/* Written by dicomweb2ohif serve for OHIF Viewer {OHIF_VERSION}: the stock file\n"

@@ -48,8 +48,13 @@ HEADERS_MAX = 1 << 16
 """Bytes of multipart part headers (PS3.18 8.6.1.2) accepted before the Part 10 object."""
 
 
-def repair_palettes(source: DicomWebSource, study_uid: str, series_uid: str,
-                    datasets: Iterable[dict[str, Any]], warn: Callable[[str], None]) -> None:
+def repair_palettes(
+    source: DicomWebSource,
+    study_uid: str,
+    series_uid: str,
+    datasets: Iterable[dict[str, Any]],
+    warn: Callable[[str], None],
+) -> None:
     """Give every instance of a series' metadata that OHIF could not show, or would throw
     on, its palette tables inline (in place); ``warn`` gets one line per failure."""
     for dataset in datasets:
@@ -64,20 +69,24 @@ def repair_palettes(source: DicomWebSource, study_uid: str, series_uid: str,
         except ConverterError as exc:
             failure = str(exc)
         if failure:
-            warn(f"instance {sop_uid}: the metadata's {problem}, and its own header gave none "
-                 f"({failure}); written as it is, but OHIF cannot show it and may show an "
-                 "error for every study of the launch file (open it one study at a time)")
+            warn(
+                f"instance {sop_uid}: the metadata's {problem}, and its own header gave none "
+                f"({failure}); written as it is, but OHIF cannot show it and may show an "
+                "error for every study of the launch file (open it one study at a time)"
+            )
 
 
-def fetch_header(source: DicomWebSource, study_uid: str, series_uid: str,
-                 sop_uid: str) -> dict[str, Any]:
+def fetch_header(
+    source: DicomWebSource, study_uid: str, series_uid: str, sop_uid: str
+) -> dict[str, Any]:
     """The instance's Part 10 header as PS3.18 JSON, palette tables inline and little endian."""
     study, series, sop = (quote(uid, safe="") for uid in (study_uid, series_uid, sop_uid))
     url = f"{source.root}/studies/{study}/series/{series}/instances/{sop}"
 
     def fetch(accept: dict[str, str]) -> dict[str, Any]:
-        with source.session().get(url, headers=accept, timeout=source.timeout,
-                                  stream=True) as answer:
+        with source.session().get(
+            url, headers=accept, timeout=source.timeout, stream=True
+        ) as answer:
             answer.raise_for_status()
             return _read_streamed(answer)
 
@@ -125,6 +134,8 @@ def _parse(data: bytes, *, final: bool) -> dict[str, Any] | None:
         if final:
             raise PaletteError(f"the instance cannot be read: {exc}") from exc
         return None
-    complete = all(d in dataset and (t in dataset or s in dataset)
-                   for d, t, s in zip(DESCRIPTOR_TAGS, DATA_TAGS, SEGMENTED_TAGS, strict=True))
+    complete = all(
+        d in dataset and (t in dataset or s in dataset)
+        for d, t, s in zip(DESCRIPTOR_TAGS, DATA_TAGS, SEGMENTED_TAGS, strict=True)
+    )
     return dataset if complete or final else None

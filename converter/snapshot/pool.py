@@ -58,9 +58,18 @@ class _Job:
 class StudyPool:
     """The scheduling loop: a window of studies, their series fetched by the pool."""
 
-    def __init__(self, source: DicomWebSource, urls: InstanceUrls, store: Store, *,
-                 workers: int, keep_private: bool, warn: Warn | None,
-                 events: Events | None, by_study: bool = False) -> None:
+    def __init__(
+        self,
+        source: DicomWebSource,
+        urls: InstanceUrls,
+        store: Store,
+        *,
+        workers: int,
+        keep_private: bool,
+        warn: Warn | None,
+        events: Events | None,
+        by_study: bool = False,
+    ) -> None:
         self.source = source
         self.by_study = by_study
         self.urls = urls
@@ -82,8 +91,9 @@ class StudyPool:
             raise
         return self._map_series(job, series_uid, datasets)
 
-    def _map_series(self, job: _Job, series_uid: str,
-                    datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _map_series(
+        self, job: _Job, series_uid: str, datasets: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         where = f"study {job.study.uid} series {series_uid}"
 
         def series_warn(message: str) -> None:
@@ -122,15 +132,21 @@ class StudyPool:
         grouped: dict[str, list[dict[str, Any]]] = {}
         for dataset in datasets:
             series_uid = first_value(dataset, "0020000E")
-            if not isinstance(series_uid, str) or not is_safe_uid(series_uid) \
-                    or first_value(dataset, "00080016") is None:
+            if (
+                not isinstance(series_uid, str)
+                or not is_safe_uid(series_uid)
+                or first_value(dataset, "00080016") is None
+            ):
                 return None
             grouped.setdefault(series_uid, []).append(dataset)
-        return [(series_uid, self._map_series(job, series_uid, group))
-                for series_uid, group in grouped.items()]
+        return [
+            (series_uid, self._map_series(job, series_uid, group))
+            for series_uid, group in grouped.items()
+        ]
 
-    def _submit_series(self, pool: ThreadPoolExecutor, job: _Job,
-                       records: list[dict[str, Any]]) -> None:
+    def _submit_series(
+        self, pool: ThreadPoolExecutor, job: _Job, records: list[dict[str, Any]]
+    ) -> None:
         def study_warn(message: str) -> None:
             if self.warn:
                 self.warn(f"study {job.study.uid}: {message}")
@@ -174,8 +190,10 @@ class StudyPool:
             return
         count = int(study.fields["NumInstances"])
         if job.study.instances is not None and count != job.study.instances and self.warn:
-            self.warn(f"study {uid}: {count} instances fetched but the server's study list said "
-                      f"{job.study.instances} (changed during the run?)")
+            self.warn(
+                f"study {uid}: {count} instances fetched but the server's study list said "
+                f"{job.study.instances} (changed during the run?)"
+            )
         self.report.written += 1
         self.report.instances += count
         if self.events:
@@ -205,8 +223,10 @@ class StudyPool:
                     job = _Job(study)
                     if not is_safe_uid(study.uid):
                         # Never put it into a request path or a file name (converter.uids).
-                        job.error = (f"the server lists a study whose UID {shown(study.uid)} is "
-                                     f"{UNSAFE}; skipped")
+                        job.error = (
+                            f"the server lists a study whose UID {shown(study.uid)} is "
+                            f"{UNSAFE}; skipped"
+                        )
                         self._finish(job)
                         continue
                     active.append(job)
@@ -214,8 +234,10 @@ class StudyPool:
                     if self.by_study and 0 < instances <= STUDY_REQUEST_MAX:
                         self.inflight[pool.submit(self._study_task, job)] = (job, _WHOLE)
                     else:
-                        self.inflight[pool.submit(self.source.search_series, study.uid)] = \
-                            (job, _LIST)
+                        self.inflight[pool.submit(self.source.search_series, study.uid)] = (
+                            job,
+                            _LIST,
+                        )
                 if not self.inflight and not self.writing:
                     break
                 waiting: list[Future[Any]] = [*self.inflight, *self.writing]
@@ -242,8 +264,9 @@ class StudyPool:
         self.report.seconds = time.monotonic() - started
         return self.report
 
-    def _collect(self, pool: ThreadPoolExecutor, job: _Job, index: int,
-                 future: Future[Any]) -> None:
+    def _collect(
+        self, pool: ThreadPoolExecutor, job: _Job, index: int, future: Future[Any]
+    ) -> None:
         try:
             result = future.result()
         except ConverterError as exc:
@@ -255,8 +278,7 @@ class StudyPool:
             return
         if index == _WHOLE:
             if result is None:  # not taken whole: search and fetch its series
-                self.inflight[pool.submit(self.source.search_series, job.study.uid)] = \
-                    (job, _LIST)
+                self.inflight[pool.submit(self.source.search_series, job.study.uid)] = (job, _LIST)
                 return
             job.listed = True
             job.series = [series_uid for series_uid, _ in result]

@@ -59,8 +59,16 @@ def snapshot(
     workers = max(1, workers)
     if by_study is None:
         by_study = len(planned) >= 2 * workers
-    run = StudyPool(source, urls, store, workers=workers, keep_private=keep_private,
-               warn=warn, events=events, by_study=by_study)
+    run = StudyPool(
+        source,
+        urls,
+        store,
+        workers=workers,
+        keep_private=keep_private,
+        warn=warn,
+        events=events,
+        by_study=by_study,
+    )
     with _few_collections():
         try:
             report = run.run(planned)

@@ -64,8 +64,9 @@ class Shard:
         return cls(int(index), int(count))
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str],
-                         count: int | None = None) -> tuple[Shard, str] | None:
+    def from_environment(
+        cls, environ: Mapping[str, str], count: int | None = None
+    ) -> tuple[Shard, str] | None:
         """The shard a batch engine assigned, and the variable it came from.
 
         Kubernetes Indexed Jobs set ``JOB_COMPLETION_INDEX`` (the count comes from
@@ -76,10 +77,13 @@ class Shard:
         if "JOB_COMPLETION_INDEX" in environ:
             total = count or _env_int(environ, "DICOMWEB2OHIF_SHARDS")
             if total is None:
-                raise UsageError("JOB_COMPLETION_INDEX is set: give --shard-count N "
-                                 "(or DICOMWEB2OHIF_SHARDS) with the Job's completions")
-            return cls(_env_int(environ, "JOB_COMPLETION_INDEX") or 0, total), \
-                "JOB_COMPLETION_INDEX"
+                raise UsageError(
+                    "JOB_COMPLETION_INDEX is set: give --shard-count N "
+                    "(or DICOMWEB2OHIF_SHARDS) with the Job's completions"
+                )
+            return cls(
+                _env_int(environ, "JOB_COMPLETION_INDEX") or 0, total
+            ), "JOB_COMPLETION_INDEX"
         if "SLURM_ARRAY_TASK_ID" in environ:
             task = _env_int(environ, "SLURM_ARRAY_TASK_ID") or 0
             total = count or _env_int(environ, "SLURM_ARRAY_TASK_COUNT")
@@ -143,13 +147,17 @@ def _planned(record: dict[str, Any]) -> PlannedStudy | None:
     uid = first_value(record, "0020000D")
     if not isinstance(uid, str) or not uid:
         return None
-    return PlannedStudy(uid, _as_count(first_value(record, "00201208")),
-                        str(first_value(record, "00080020") or ""),
-                        str(first_value(record, "00080030") or ""))
+    return PlannedStudy(
+        uid,
+        _as_count(first_value(record, "00201208")),
+        str(first_value(record, "00080020") or ""),
+        str(first_value(record, "00080030") or ""),
+    )
 
 
-def plan(source: DicomWebSource, selection: Selection, *,
-         page_size: int = 500) -> list[PlannedStudy]:
+def plan(
+    source: DicomWebSource, selection: Selection, *, page_size: int = 500
+) -> list[PlannedStudy]:
     """The selected studies in a deterministic order.
 
     Explicit UIDs keep the user's order (duplicates dropped) and must all exist;

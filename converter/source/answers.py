@@ -46,7 +46,7 @@ def load_json(raw: bytes, warn: Callable[[str], None] | None = None) -> Any:
     A UTF-8 byte order mark is ignored (RFC 8259 8.1 allows a parser to).
     """
     if raw.startswith(_BOM):
-        raw = raw[len(_BOM):]
+        raw = raw[len(_BOM) :]
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -59,8 +59,10 @@ def load_json(raw: bytes, warn: Callable[[str], None] | None = None) -> Any:
         except orjson.JSONDecodeError as exc:
             raise NotJsonError(str(exc)) from exc
         if warn is not None:
-            warn(f"invalid UTF-8 in {_element_at(raw, bad.start)} (byte {bad.start}) replaced "
-                 "by U+FFFD; the server sent text that is not UTF-8 (RFC 8259 8.1)")
+            warn(
+                f"invalid UTF-8 in {_element_at(raw, bad.start)} (byte {bad.start}) replaced "
+                "by U+FFFD; the server sent text that is not UTF-8 (RFC 8259 8.1)"
+            )
         return document
     raise NotJsonError(problem)
 
@@ -81,6 +83,8 @@ def check_datasets(answer: Any) -> str | None:
             return "answered JSON that is not an array of datasets (PS3.18 F.2)"
         first = next(iter(dataset), None)
         if first is not None and not _TAG_RE.match(first):
-            return (f"answered JSON objects that are not datasets (key {first[:40]!r} is not "
-                    "a tag, PS3.18 F.2.1.1)")
+            return (
+                f"answered JSON objects that are not datasets (key {first[:40]!r} is not "
+                "a tag, PS3.18 F.2.1.1)"
+            )
     return None

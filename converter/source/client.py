@@ -148,13 +148,16 @@ class DicomWebSource:
                 if key in self._warned:
                     return
                 self._warned.add(key)
-            self.warn(f"server warning on {redact(response.url.split('?')[0])}: "
-                      f"{self._hide_secrets(warning)}")
+            self.warn(
+                f"server warning on {redact(response.url.split('?')[0])}: "
+                f"{self._hide_secrets(warning)}"
+            )
 
     # -- requests with retries -------------------------------------------------
 
-    def _call(self, url: str, fn: Callable[[], T],
-              check: Callable[[T], str | None] | None = None) -> T:
+    def _call(
+        self, url: str, fn: Callable[[], T], check: Callable[[T], str | None] | None = None
+    ) -> T:
         """Run one request, retrying transient failures; ``check`` names a bad answer's problem."""
         attempt = 0
         while True:
@@ -167,8 +170,12 @@ class DicomWebSource:
                 if attempt >= self.retry.attempts:
                     error = transient.error
                     if attempt > 1:
-                        error = ServerError(f"{error} (after {attempt} attempts)", url=error.url,
-                                            status=error.status, body=error.body)
+                        error = ServerError(
+                            f"{error} (after {attempt} attempts)",
+                            url=error.url,
+                            status=error.status,
+                            body=error.body,
+                        )
                     raise error from transient
                 time.sleep(self.retry.wait(attempt, transient.retry_after))
 
@@ -177,8 +184,7 @@ class DicomWebSource:
         and error messages, for the modules that fetch more than metadata."""
         return self._call(url, fn)
 
-    def _once(self, url: str, fn: Callable[[], T],
-              check: Callable[[T], str | None] | None) -> T:
+    def _once(self, url: str, fn: Callable[[], T], check: Callable[[T], str | None] | None) -> T:
         shown = redact(url)
         try:
             result = fn()
@@ -193,41 +199,58 @@ class DicomWebSource:
             }.get(status or 0, "")
             detail = f": {body}" if body else ""
             advice = f" ({hint})" if hint else ""
-            error = ServerError(f"HTTP {status} from {shown}{advice}{detail}", url=shown,
-                                status=status, body=body)
+            error = ServerError(
+                f"HTTP {status} from {shown}{advice}{detail}", url=shown, status=status, body=body
+            )
             if status in RETRY_STATUSES:
                 retry_after = response.headers.get("Retry-After") if response is not None else None
                 raise Transient(error, retry_after) from exc
             raise error from exc
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError: not a JSON answer
-            raise Transient(ServerError(
-                f"{shown} did not answer JSON (is this a DICOMweb root?): {excerpt(str(exc), 80)}",
-                url=shown)) from exc
+            raise Transient(
+                ServerError(
+                    f"{shown} did not answer JSON (is this a DICOMweb root?): "
+                    f"{excerpt(str(exc), 80)}",
+                    url=shown,
+                )
+            ) from exc
         except requests.exceptions.SSLError as exc:
             raise ServerError(tls_message(shown, exc), url=shown) from exc
         except requests.Timeout as exc:
-            raise Transient(ServerError(
-                f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)", url=shown
-            )) from exc
+            raise Transient(
+                ServerError(
+                    f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)",
+                    url=shown,
+                )
+            ) from exc
         except requests.ConnectionError as exc:
             if stalled_in_body(exc):  # requests reports a read timeout inside the body this way
-                raise Transient(ServerError(
-                    f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)",
-                    url=shown)) from exc
+                raise Transient(
+                    ServerError(
+                        f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)",
+                        url=shown,
+                    )
+                ) from exc
             if never_connected(exc):
                 error = ServerError(
                     f"cannot connect to {shown}: is the server running and the URL right? "
-                    f"({reason(exc)})", url=shown)
+                    f"({reason(exc)})",
+                    url=shown,
+                )
                 if not self._contacted.is_set():
                     raise error from exc  # first contact failed: most likely a wrong URL
             else:  # connected, then dropped (a reset, a restart, a load balancer)
-                error = ServerError(f"the server dropped the connection to {shown} "
-                                    f"({reason(exc)})", url=shown)
+                error = ServerError(
+                    f"the server dropped the connection to {shown} ({reason(exc)})", url=shown
+                )
             raise Transient(error) from exc
-        except (requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as exc:
-            raise Transient(ServerError(
-                f"the answer from {shown} was cut short ({reason(exc)})", url=shown)) from exc
+        except (
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            raise Transient(
+                ServerError(f"the answer from {shown} was cut short ({reason(exc)})", url=shown)
+            ) from exc
         except requests.RequestException as exc:
             raise ServerError(f"request to {shown} failed: {reason(exc)}", url=shown) from exc
         problem = check(result) if check is not None else None
@@ -237,18 +260,31 @@ class DicomWebSource:
 
     # -- searches ------------------------------------------------------------
 
-    def search_studies(self, study_filter: StudyFilter | None = None, *, limit: int | None = None,
-                       offset: int | None = None) -> list[dict[str, Any]]:
+    def search_studies(
+        self,
+        study_filter: StudyFilter | None = None,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[dict[str, Any]]:
         """One QIDO-RS ``GET {root}/studies`` page with the filter's matching keys."""
         params: list[tuple[str, str]] = list((study_filter or StudyFilter()).as_params().items())
         params += STUDY_INCLUDES
-        params += [(key, str(value)) for key, value in (("limit", limit), ("offset", offset))
-                   if value is not None]
+        params += [
+            (key, str(value))
+            for key, value in (("limit", limit), ("offset", offset))
+            if value is not None
+        ]
         return self._datasets(f"{self.root}/studies", params)
 
-    def iter_studies(self, study_filter: StudyFilter | None = None, *, page_size: int = 500,
-                     max_studies: int | None = None,
-                     repeated: set[str] | None = None) -> Iterator[dict[str, Any]]:
+    def iter_studies(
+        self,
+        study_filter: StudyFilter | None = None,
+        *,
+        page_size: int = 500,
+        max_studies: int | None = None,
+        repeated: set[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Every matching study once, paging with ``limit``/``offset`` (PS3.18 8.3.4.4).
 
         Stops when a page is short or empty. A server that ignores ``offset``
@@ -265,8 +301,10 @@ class DicomWebSource:
             fresh = [r for r, uid in zip(page, uids, strict=True) if uid not in seen]
             if page and not fresh:
                 if self.warn is not None:
-                    self.warn(f"{self.root}/studies ignored offset={offset} (the same studies "
-                              "came back); paging stopped: some studies may be missing")
+                    self.warn(
+                        f"{self.root}/studies ignored offset={offset} (the same studies "
+                        "came back); paging stopped: some studies may be missing"
+                    )
                 return
             for record, uid in zip(page, uids, strict=True):
                 if uid in seen:
@@ -284,8 +322,9 @@ class DicomWebSource:
 
     def find_study(self, study_uid: str) -> dict[str, Any]:
         """The QIDO-RS study record of one UID, or :class:`NotFoundError`."""
-        found = self._datasets(f"{self.root}/studies",
-                               [("StudyInstanceUID", study_uid), *STUDY_INCLUDES])
+        found = self._datasets(
+            f"{self.root}/studies", [("StudyInstanceUID", study_uid), *STUDY_INCLUDES]
+        )
         for study in found:
             if first_value(study, "0020000D") == study_uid:
                 return study
@@ -301,24 +340,28 @@ class DicomWebSource:
 
     def series_metadata(self, study_uid: str, series_uid: str) -> list[dict[str, Any]]:
         """WADO-RS ``GET {root}/studies/{s}/series/{se}/metadata`` (PS3.18 10.4.1.1.2)."""
-        return self._datasets(f"{self.root}/studies/{quote_uid(study_uid)}/series/"
-                              f"{quote_uid(series_uid)}/metadata")
+        return self._datasets(
+            f"{self.root}/studies/{quote_uid(study_uid)}/series/{quote_uid(series_uid)}/metadata"
+        )
 
     def study_metadata(self, study_uid: str) -> list[dict[str, Any]]:
         """WADO-RS ``GET {root}/studies/{s}/metadata`` (PS3.18 10.4.1.1.2): every instance."""
         return self._datasets(f"{self.root}/studies/{quote_uid(study_uid)}/metadata")
 
-    def _datasets(self, url: str, params: list[tuple[str, str]] | None = None
-                  ) -> list[dict[str, Any]]:
+    def _datasets(
+        self, url: str, params: list[tuple[str, str]] | None = None
+    ) -> list[dict[str, Any]]:
         """GET a PS3.18 F.2 array of datasets, retrying as :meth:`_call` does.
 
         An empty body (204 No Content, a search without matches) is no datasets;
         a lone dataset object, which some servers send for a one-element answer,
         is taken as a one-element array (as dicomweb-client does).
         """
+
         def fetch() -> Any:
-            answer = self.session().get(url, params=params, headers=ACCEPT_JSON,
-                                        timeout=self.timeout)
+            answer = self.session().get(
+                url, params=params, headers=ACCEPT_JSON, timeout=self.timeout
+            )
             answer.raise_for_status()
             if not answer.content:
                 return []

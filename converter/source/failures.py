@@ -30,7 +30,8 @@ def stalled_in_body(exc: requests.ConnectionError) -> bool:
     """True for a read timeout in the middle of a body (requests wraps it as ConnectionError)."""
     inner = exc.args[0] if exc.args else None
     return isinstance(inner, ReadTimeoutError) or isinstance(
-        getattr(inner, "reason", None), ReadTimeoutError)
+        getattr(inner, "reason", None), ReadTimeoutError
+    )
 
 
 def tls_message(shown: str, exc: requests.exceptions.SSLError) -> str:
@@ -43,12 +44,16 @@ def tls_message(shown: str, exc: requests.exceptions.SSLError) -> str:
     why = re.search(r"certificate verify failed: (.+?)\.? \(_ssl", text)
     detail = why.group(1).replace("'", "") if why else reason(exc)
     if "mismatch" in detail or "doesn't match" in detail or "not valid for" in detail:
-        return (f"cannot connect securely to {shown}: its certificate is for another host "
-                f"name ({detail}); use the name it was issued for (or skip verification "
-                "with --insecure)")
+        return (
+            f"cannot connect securely to {shown}: its certificate is for another host "
+            f"name ({detail}); use the name it was issued for (or skip verification "
+            "with --insecure)"
+        )
     what = f"its certificate was not accepted: {detail}" if why else f"TLS failed ({detail})"
-    return (f"cannot connect securely to {shown}: {what}; give the server's CA certificate "
-            "with --ca-bundle PEM (or skip verification with --insecure)")
+    return (
+        f"cannot connect securely to {shown}: {what}; give the server's CA certificate "
+        "with --ca-bundle PEM (or skip verification with --insecure)"
+    )
 
 
 def reason(exc: BaseException) -> str:

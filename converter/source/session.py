@@ -129,8 +129,9 @@ class Session(requests.Session):
     (``verify`` True) the environment's bundle is used, as usual.
     """
 
-    def merge_environment_settings(self, url: str | bytes | None, proxies: Any, stream: Any,
-                                   verify: Any, cert: Any) -> Any:
+    def merge_environment_settings(
+        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if self.verify is not True and verify is None:
             settings["verify"] = self.verify

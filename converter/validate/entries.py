@@ -25,19 +25,28 @@ class FrameEntry:
     sop_class: Any
 
 
-def palette_problems(md: Mapping[str, Any], path: str,
-             parents: Mapping[str, str | None]) -> Iterator[Problem]:
+def palette_problems(
+    md: Mapping[str, Any], path: str, parents: Mapping[str, str | None]
+) -> Iterator[Problem]:
     """A palette OHIF cannot use (:mod:`converter.mapping.palette`): where it throws, every study
     of the file is blanked by its error boundary; otherwise this image is not shown."""
     problem = instance_problem(md)
     if problem is None:
         return
-    where = (f"instance {md.get('SOPInstanceUID')} of series {parents.get('SeriesInstanceUID')} "
-             f"in study {parents.get('StudyInstanceUID')}")
-    effect = ("OHIF 3.13.2's metadata provider throws on it (reported to blank every study "
-              "of the file)" if throws_in_ohif(md) else "OHIF cannot show this image")
-    yield Problem(path, f"{where}: {problem}; {effect}. Make the file again with this "
-                  "version's snapshot or folder, which put the tables inline")
+    where = (
+        f"instance {md.get('SOPInstanceUID')} of series {parents.get('SeriesInstanceUID')} "
+        f"in study {parents.get('StudyInstanceUID')}"
+    )
+    effect = (
+        "OHIF 3.13.2's metadata provider throws on it (reported to blank every study of the file)"
+        if throws_in_ohif(md)
+        else "OHIF cannot show this image"
+    )
+    yield Problem(
+        path,
+        f"{where}: {problem}; {effect}. Make the file again with this "
+        "version's snapshot or folder, which put the tables inline",
+    )
 
 
 def multiframe_problems(sop: str, entries: list[FrameEntry]) -> Iterator[Problem]:
@@ -55,28 +64,39 @@ def multiframe_problems(sop: str, entries: list[FrameEntry]) -> Iterator[Problem
     if first.sop_class in WHOLE_MULTIFRAME_SOP_CLASSES:
         for e in entries:
             if e.frame is not None:
-                yield Problem(f"{e.path}.url", "a segmentation or dose object is read whole: "
-                              "no frame parameter")
+                yield Problem(
+                    f"{e.path}.url",
+                    "a segmentation or dose object is read whole: no frame parameter",
+                )
         return
     if all(n is None for n in numbers):
         if count is not None and count > 1 and len(entries) == 1:
-            yield Problem(f"{first.path}.metadata.NumberOfFrames", f"{count} frames in one "
-                          "entry without a frame parameter: OHIF shows frame 1 again and "
-                          f"again; give one entry per frame with frame=1..{count}")
+            yield Problem(
+                f"{first.path}.metadata.NumberOfFrames",
+                f"{count} frames in one "
+                "entry without a frame parameter: OHIF shows frame 1 again and "
+                f"again; give one entry per frame with frame=1..{count}",
+            )
         return
     for e in entries:
         if e.frame is None:
-            yield Problem(f"{e.path}.url", f"no frame parameter, while other entries of {sop} "
-                          "have one")
+            yield Problem(
+                f"{e.path}.url", f"no frame parameter, while other entries of {sop} have one"
+            )
     got = [n for n in numbers if n is not None]
     if got != list(range(1, len(got) + 1)):
         shown = ", ".join(map(str, got[:12])) + (", ..." if len(got) > 12 else "")
-        yield Problem(first.path, f"frames of {sop} in document order are {shown}: OHIF "
-                      f"takes the i-th entry as frame i, so they must be 1..{len(got)}")
+        yield Problem(
+            first.path,
+            f"frames of {sop} in document order are {shown}: OHIF "
+            f"takes the i-th entry as frame i, so they must be 1..{len(got)}",
+        )
     where = f"{first.path}.metadata.NumberOfFrames"
     if count is None:
-        yield Problem(where, f"missing in the first entry of {sop}: OHIF keeps that entry "
-                      "and shows frame 1 only")
+        yield Problem(
+            where,
+            f"missing in the first entry of {sop}: OHIF keeps that entry and shows frame 1 only",
+        )
     elif count != len(entries):
         yield Problem(where, f"says {count} frames, but {sop} has {len(entries)} entries")
 
@@ -88,14 +108,22 @@ def url_problem(url: Any, path: str) -> tuple[int | None, list[Problem]]:
     if not isinstance(url, str):
         return None, [Problem(path, f"expected a string, got {json_type(url)}")]
     if not url.startswith("dicomweb:"):
-        return None, [Problem(path, f"{url[:80]!r} does not start with 'dicomweb:' "
-                              "(the scheme OHIF's loader reads whole Part 10 objects with)")]
+        return None, [
+            Problem(
+                path,
+                f"{url[:80]!r} does not start with 'dicomweb:' "
+                "(the scheme OHIF's loader reads whole Part 10 objects with)",
+            )
+        ]
     target = url.removeprefix("dicomweb:")
     problems = []
     parts = urlsplit(target)
     if parts.scheme and parts.scheme not in ("http", "https"):
-        problems.append(Problem(path, f"scheme {parts.scheme!r}: a viewer fetches only "
-                                "http(s) or relative URLs"))
+        problems.append(
+            Problem(
+                path, f"scheme {parts.scheme!r}: a viewer fetches only http(s) or relative URLs"
+            )
+        )
     elif parts.scheme and not parts.netloc:
         problems.append(Problem(path, "no host after the http(s) scheme"))
     elif not target:
@@ -110,7 +138,8 @@ def url_problem(url: Any, path: str) -> tuple[int | None, list[Problem]]:
     if len(frames) > 1:
         problems.append(Problem(path, "more than one frame parameter"))
     if not frames[0].isdigit() or int(frames[0]) < 1:
-        problems.append(Problem(path, f"frame={frames[0]}: frame numbers are one-based "
-                                "(frame=0 does not load)"))
+        problems.append(
+            Problem(path, f"frame={frames[0]}: frame numbers are one-based (frame=0 does not load)")
+        )
         return 0, problems
     return int(frames[0]), problems

@@ -33,18 +33,55 @@ PDF_CLASS = STORAGE + "104.1"
 # encapsulated documents, waveforms, presentation states, RT non-image objects,
 # registrations, fiducials, surfaces, meshes, real world value maps, protocols.
 _NON_IMAGE_PREFIXES = (
-    *(STORAGE + p for p in (
-        "88.", "104.", "9.", "11.", "481.3", "481.4", "481.5", "481.6", "481.7", "481.8",
-        "481.9", "481.10", "481.11", "66.1", "66.2", "66.3", "66.5", "66.6", "67", "68.",
-        "90.", "200.",
-    )),
+    *(
+        STORAGE + p
+        for p in (
+            "88.",
+            "104.",
+            "9.",
+            "11.",
+            "481.3",
+            "481.4",
+            "481.5",
+            "481.6",
+            "481.7",
+            "481.8",
+            "481.9",
+            "481.10",
+            "481.11",
+            "66.1",
+            "66.2",
+            "66.3",
+            "66.5",
+            "66.6",
+            "67",
+            "68.",
+            "90.",
+            "200.",
+        )
+    ),
     "1.2.840.10008.5.1.4.34.",
 )
 _NON_IMAGE_EXACT = frozenset({STORAGE + "66"})
-_NON_IMAGE_MODALITIES = frozenset({
-    "SR", "KO", "DOC", "PR", "RTSTRUCT", "RTPLAN", "RTRECORD", "ECG", "HD", "AU", "REG",
-    "FID", "PLAN", "RWV", "RESP",
-})
+_NON_IMAGE_MODALITIES = frozenset(
+    {
+        "SR",
+        "KO",
+        "DOC",
+        "PR",
+        "RTSTRUCT",
+        "RTPLAN",
+        "RTRECORD",
+        "ECG",
+        "HD",
+        "AU",
+        "REG",
+        "FID",
+        "PLAN",
+        "RWV",
+        "RESP",
+    }
+)
 
 
 class Kind(Enum):
@@ -79,15 +116,29 @@ class Kind(Enum):
 
 
 ALL = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "Modality")
-IMAGE_PIXEL = ("Rows", "Columns", "PhotometricInterpretation", "BitsAllocated",
-               "PixelRepresentation")
+IMAGE_PIXEL = (
+    "Rows",
+    "Columns",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "PixelRepresentation",
+)
 BY_KIND: dict[Kind, tuple[str, ...]] = {
     Kind.IMAGE: IMAGE_PIXEL,
-    Kind.SEGMENTATION: (*IMAGE_PIXEL, "FrameOfReferenceUID", "ReferencedSeriesSequence",
-                        "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
-                        "PixelSpacing"),
-    Kind.RT_STRUCTURE_SET: ("ROIContourSequence", "StructureSetROISequence",
-                            "ReferencedFrameOfReferenceSequence", "FrameOfReferenceUID"),
+    Kind.SEGMENTATION: (
+        *IMAGE_PIXEL,
+        "FrameOfReferenceUID",
+        "ReferencedSeriesSequence",
+        "SharedFunctionalGroupsSequence",
+        "PerFrameFunctionalGroupsSequence",
+        "PixelSpacing",
+    ),
+    Kind.RT_STRUCTURE_SET: (
+        "ROIContourSequence",
+        "StructureSetROISequence",
+        "ReferencedFrameOfReferenceSequence",
+        "FrameOfReferenceUID",
+    ),
     Kind.REPORT: ("ConceptNameCodeSequence", "ContentSequence"),
     Kind.DOCUMENT: ("EncapsulatedDocument",),
     Kind.OTHER: (),
@@ -96,9 +147,18 @@ BY_MODALITY: dict[str, tuple[str, ...]] = {
     "CT": ("PixelSpacing",),
     "MR": ("PixelSpacing",),
     "RTDOSE": ("PixelSpacing",),
-    "PT": ("PixelSpacing", "RadiopharmaceuticalInformationSequence", "SeriesDate",
-           "SeriesTime", "CorrectedImage", "Units", "DecayCorrection", "AcquisitionDate",
-           "AcquisitionTime", "PatientWeight"),
+    "PT": (
+        "PixelSpacing",
+        "RadiopharmaceuticalInformationSequence",
+        "SeriesDate",
+        "SeriesTime",
+        "CorrectedImage",
+        "Units",
+        "DecayCorrection",
+        "AcquisitionDate",
+        "AcquisitionTime",
+        "PatientWeight",
+    ),
     "US": ("PixelSpacing|SequenceOfUltrasoundRegions",),
 }
 _WHY = {
@@ -124,8 +184,12 @@ def find(md: Mapping[str, Any], name: str) -> tuple[bool, Any]:
         if not isinstance(items, list) or not items or not isinstance(items[0], Mapping):
             continue
         for macro in items[0].values():
-            if isinstance(macro, list) and macro and isinstance(macro[0], Mapping) \
-                    and name in macro[0]:
+            if (
+                isinstance(macro, list)
+                and macro
+                and isinstance(macro[0], Mapping)
+                and name in macro[0]
+            ):
                 return True, macro[0][name]
     if name == "FrameOfReferenceUID":  # RT Structure Sets name it per referenced frame
         for item in md.get("ReferencedFrameOfReferenceSequence") or []:
@@ -154,8 +218,12 @@ def missing_attributes(md: Mapping[str, Any], kind: Kind) -> Iterator[tuple[str,
     if kind is Kind.DOCUMENT:
         yield from _document(md)
     samples = md.get("SamplesPerPixel")
-    if kind is Kind.IMAGE and isinstance(samples, int) and samples > 1 \
-            and _empty(md.get("PlanarConfiguration")):
+    if (
+        kind is Kind.IMAGE
+        and isinstance(samples, int)
+        and samples > 1
+        and _empty(md.get("PlanarConfiguration"))
+    ):
         yield "PlanarConfiguration", "missing: required for colour images (SamplesPerPixel > 1)"
 
 
@@ -171,9 +239,15 @@ def _document(md: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     if _empty(value):
         return
     if not isinstance(value, Mapping) or not (
-            value.get("DirectRetrieveURL") or value.get("InlineBinary")):
-        yield "EncapsulatedDocument", ("OHIF can open the PDF only from a DirectRetrieveURL "
-                                       "or InlineBinary, not a BulkDataURI")
+        value.get("DirectRetrieveURL") or value.get("InlineBinary")
+    ):
+        yield (
+            "EncapsulatedDocument",
+            (
+                "OHIF can open the PDF only from a DirectRetrieveURL "
+                "or InlineBinary, not a BulkDataURI"
+            ),
+        )
 
 
 def value_problem(name: str, value: Any) -> str | None:
@@ -186,10 +260,12 @@ def _numbers(count: int, positive: bool = False) -> Any:
     def check(value: Any) -> str | None:
         ok = len(value) == count and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and (v > 0 or not positive)
-            for v in value)
+            for v in value
+        )
         if ok:
             return None
         return f"expected {count} {'positive ' if positive else ''}numbers, got {value!r}"[:200]
+
     return check
 
 
@@ -204,7 +280,8 @@ _VALUE_CHECKS: dict[str, Any] = {
     "Rows": _at_least_one,
     "Columns": _at_least_one,
     "SamplesPerPixel": _at_least_one,
-    "BitsAllocated": lambda v: None if v in (1, 8, 16, 32, 64) else
-    f"{v}: not a bits-allocated value (1, 8, 16, 32, 64)",
+    "BitsAllocated": lambda v: (
+        None if v in (1, 8, 16, 32, 64) else f"{v}: not a bits-allocated value (1, 8, 16, 32, 64)"
+    ),
     "PixelRepresentation": lambda v: None if v in (0, 1) else f"{v}: must be 0 or 1",
 }

@@ -1,5 +1,4 @@
-"""One problem of a launch file, and how a JSON value is named in its message.
-"""
+"""One problem of a launch file, and how a JSON value is named in its message."""
 
 from __future__ import annotations
 

@@ -48,26 +48,52 @@ Types = type | tuple[type, ...]
 
 # OHIF docs, configuration/dataSources/dicom-json.md (LIDC-IDRI-0001): each field, its JSON type.
 DOCS_STUDY: dict[str, Types] = {
-    "StudyInstanceUID": str, "StudyDate": str, "StudyTime": str, "PatientName": str,
-    "PatientID": str, "AccessionNumber": str, "PatientAge": str, "PatientSex": str,
-    "series": list, "NumInstances": int, "Modalities": str,
+    "StudyInstanceUID": str,
+    "StudyDate": str,
+    "StudyTime": str,
+    "PatientName": str,
+    "PatientID": str,
+    "AccessionNumber": str,
+    "PatientAge": str,
+    "PatientSex": str,
+    "series": list,
+    "NumInstances": int,
+    "Modalities": str,
 }
 
 
 DOCS_SERIES: dict[str, Types] = {
-    "SeriesInstanceUID": str, "SeriesNumber": int, "Modality": str,
-    "SliceThickness": (int, float), "instances": list,
+    "SeriesInstanceUID": str,
+    "SeriesNumber": int,
+    "Modality": str,
+    "SliceThickness": (int, float),
+    "instances": list,
 }
 
 
 DOCS_INSTANCE: dict[str, Types] = {
-    "Columns": int, "Rows": int, "InstanceNumber": int, "SOPClassUID": str,
-    "PhotometricInterpretation": str, "BitsAllocated": int, "BitsStored": int,
-    "PixelRepresentation": int, "SamplesPerPixel": int, "PixelSpacing": list,
-    "HighBit": int, "ImageOrientationPatient": list, "ImagePositionPatient": list,
-    "FrameOfReferenceUID": str, "ImageType": list, "Modality": str,
-    "SOPInstanceUID": str, "SeriesInstanceUID": str, "StudyInstanceUID": str,
-    "WindowCenter": (int, float), "WindowWidth": (int, float), "SeriesDate": str,
+    "Columns": int,
+    "Rows": int,
+    "InstanceNumber": int,
+    "SOPClassUID": str,
+    "PhotometricInterpretation": str,
+    "BitsAllocated": int,
+    "BitsStored": int,
+    "PixelRepresentation": int,
+    "SamplesPerPixel": int,
+    "PixelSpacing": list,
+    "HighBit": int,
+    "ImageOrientationPatient": list,
+    "ImagePositionPatient": list,
+    "FrameOfReferenceUID": str,
+    "ImageType": list,
+    "Modality": str,
+    "SOPInstanceUID": str,
+    "SeriesInstanceUID": str,
+    "StudyInstanceUID": str,
+    "WindowCenter": (int, float),
+    "WindowWidth": (int, float),
+    "SeriesDate": str,
 }
 
 
@@ -80,7 +106,9 @@ _NULLABLE_SERIES = frozenset({"SeriesNumber", "SliceThickness"})
 # as an array (docs/format.md, as dcmjs naturalizes them), whichever the docs example
 # happens to show. Their item type.
 _MULTI_VALUED: dict[str, Types] = {
-    "ImageType": str, "WindowCenter": (int, float), "WindowWidth": (int, float),
+    "ImageType": str,
+    "WindowCenter": (int, float),
+    "WindowWidth": (int, float),
 }
 
 
@@ -119,7 +147,8 @@ def _type_name(kind: Types) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     names = {str: "string", int: "integer", float: "number", list: "array", dict: "object"}
     return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds)).replace(
-        "integer or number", "number")
+        "integer or number", "number"
+    )
 
 
 def load_launch_file(path: Path) -> Any:
@@ -169,8 +198,10 @@ class _Checker:
             return
         studies = document.get("studies")
         if not isinstance(studies, list):
-            yield Problem("studies", "missing" if studies is None
-                          else f"expected an array, got {json_type(studies)}")
+            yield Problem(
+                "studies",
+                "missing" if studies is None else f"expected an array, got {json_type(studies)}",
+            )
             return
         if not studies:
             yield Problem("studies", "empty: OHIF has nothing to show")
@@ -180,16 +211,24 @@ class _Checker:
 
     # --- study and series level ---------------------------------------------------
 
-    def _fields(self, obj: Mapping[str, Any], fields: Mapping[str, Types], path: str,
-                nullable: frozenset[str] = frozenset()) -> Iterator[Problem]:
+    def _fields(
+        self,
+        obj: Mapping[str, Any],
+        fields: Mapping[str, Types],
+        path: str,
+        nullable: frozenset[str] = frozenset(),
+    ) -> Iterator[Problem]:
         for name, kind in fields.items():
             if name not in obj:
                 yield Problem(f"{path}.{name}", "missing")
             elif obj[name] is None and name in nullable:
                 continue
             elif not _is(obj[name], kind):
-                yield Problem(f"{path}.{name}", f"expected {_type_name(kind)} "
-                              f"(as in OHIF's docs example), got {json_type(obj[name])}")
+                yield Problem(
+                    f"{path}.{name}",
+                    f"expected {_type_name(kind)} "
+                    f"(as in OHIF's docs example), got {json_type(obj[name])}",
+                )
 
     def study(self, study: Any, path: str) -> Iterator[Problem]:
         if not isinstance(study, dict):
@@ -219,8 +258,11 @@ class _Checker:
             series_uid = one.get("SeriesInstanceUID") if isinstance(one, dict) else None
             if isinstance(series_uid, str) and series_uid:
                 if series_uid in seen:
-                    yield Problem(where, f"series {series_uid} is listed twice in this study "
-                                  f"(also {seen[series_uid]})")
+                    yield Problem(
+                        where,
+                        f"series {series_uid} is listed twice in this study "
+                        f"(also {seen[series_uid]})",
+                    )
                 seen.setdefault(series_uid, where)
 
     def series(self, series: Any, path: str, study_uid: str | None) -> Iterator[Problem]:
@@ -238,8 +280,10 @@ class _Checker:
             return
         if not instances:
             yield Problem(f"{path}.instances", "empty: the series has no instances")
-        parents = {"StudyInstanceUID": study_uid,
-                   "SeriesInstanceUID": uid if isinstance(uid, str) else None}
+        parents = {
+            "StudyInstanceUID": study_uid,
+            "SeriesInstanceUID": uid if isinstance(uid, str) else None,
+        }
         for k, entry in enumerate(instances):
             yield from self.entry(entry, f"{path}.instances[{k}]", parents)
 
@@ -247,13 +291,14 @@ class _Checker:
 
     def entry(self, entry: Any, path: str, parents: Mapping[str, str | None]) -> Iterator[Problem]:
         if not isinstance(entry, dict):
-            yield Problem(path, f"expected an object with metadata and url, "
-                          f"got {json_type(entry)}")
+            yield Problem(path, f"expected an object with metadata and url, got {json_type(entry)}")
             return
         md = entry.get("metadata")
         if not isinstance(md, dict):
-            yield Problem(f"{path}.metadata", "missing" if md is None
-                          else f"expected an object, got {json_type(md)}")
+            yield Problem(
+                f"{path}.metadata",
+                "missing" if md is None else f"expected an object, got {json_type(md)}",
+            )
             md = {}
         frame, url_problems = url_problem(entry.get("url"), f"{path}.url")
         yield from url_problems
@@ -265,15 +310,18 @@ class _Checker:
         key = (sop, frame)
         if key in self.entries:
             what = f"frame {frame}" if frame is not None else "no frame parameter"
-            yield Problem(path, f"duplicate: the same SOP instance ({sop}, {what}) as "
-                          f"{self.entries[key]}")
+            yield Problem(
+                path, f"duplicate: the same SOP instance ({sop}, {what}) as {self.entries[key]}"
+            )
         else:
             self.entries[key] = path
         self.frames.setdefault(sop, []).append(
-            FrameEntry(frame, path, md.get("NumberOfFrames"), md.get("SOPClassUID")))
+            FrameEntry(frame, path, md.get("NumberOfFrames"), md.get("SOPClassUID"))
+        )
 
-    def _metadata(self, md: Mapping[str, Any], path: str,
-                  parents: Mapping[str, str | None]) -> Iterator[Problem]:
+    def _metadata(
+        self, md: Mapping[str, Any], path: str, parents: Mapping[str, str | None]
+    ) -> Iterator[Problem]:
         for name in _UID_FIELDS:
             if md.get(name) in (None, ""):
                 continue  # reported with the required attributes
@@ -282,8 +330,10 @@ class _Checker:
         for name, parent in parents.items():
             value = md.get(name)
             if parent and isinstance(value, str) and value and value != parent:
-                yield Problem(f"{path}.{name}", f"{value} differs from the {name} it is "
-                              f"listed under ({parent})")
+                yield Problem(
+                    f"{path}.{name}",
+                    f"{value} differs from the {name} it is listed under ({parent})",
+                )
         for name, kind in (*DOCS_INSTANCE.items(), *_MORE_TYPES.items()):
             value = md.get(name)
             if value is None or value == "":
@@ -291,15 +341,24 @@ class _Checker:
             item = _MULTI_VALUED.get(name)
             if item is not None:
                 # PS3.18 F.2.5: an empty value among several is null.
-                if not (_is(value, item) or (isinstance(value, list) and value and all(
-                        v is None or _is(v, item) for v in value))):
-                    yield Problem(f"{path}.{name}", f"expected {_type_name(item)} or an array "
-                                  f"of them, got {json_type(value)}")
+                if not (
+                    _is(value, item)
+                    or (
+                        isinstance(value, list)
+                        and value
+                        and all(v is None or _is(v, item) for v in value)
+                    )
+                ):
+                    yield Problem(
+                        f"{path}.{name}",
+                        f"expected {_type_name(item)} or an array of them, got {json_type(value)}",
+                    )
                 continue
             if not _is(value, kind):
                 source = " (as in OHIF's docs example)" if name in DOCS_INSTANCE else ""
-                yield Problem(f"{path}.{name}", f"expected {_type_name(kind)}{source}, "
-                              f"got {json_type(value)}")
+                yield Problem(
+                    f"{path}.{name}", f"expected {_type_name(kind)}{source}, got {json_type(value)}"
+                )
             elif (problem := value_problem(name, value)) is not None:
                 yield Problem(f"{path}.{name}", problem)
         kind_ = Kind.of(md)

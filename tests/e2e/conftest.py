@@ -39,8 +39,9 @@ from fixtures.orthanc import Orthanc
 from tests.e2e.ohif import Viewer, launch_browser
 
 ROOT = Path(__file__).resolve().parents[2]
-OHIF_VERSIONS = [v.strip() for v in os.environ.get("DICOMWEB2OHIF_OHIF_VERSIONS", "").split(",")
-                 if v.strip()] or list(PROVEN_VERSIONS)
+OHIF_VERSIONS = [
+    v.strip() for v in os.environ.get("DICOMWEB2OHIF_OHIF_VERSIONS", "").split(",") if v.strip()
+] or list(PROVEN_VERSIONS)
 
 
 @dataclass
@@ -85,15 +86,35 @@ def launch_dir(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @contextmanager
-def serve_process(launch_dir: Path, proxy: str, version: str, urls: int = 3,
-                  args: Sequence[str] = ()) -> Iterator[Served]:
+def serve_process(
+    launch_dir: Path, proxy: str, version: str, urls: int = 3, args: Sequence[str] = ()
+) -> Iterator[Served]:
     """``dicomweb2ohif serve DIR --viewer-version V --proxy URL --port 0 [args]`` as a
     process, once it has printed ``urls`` viewer URLs (one per study); stopped with SIGTERM
     like Ctrl-C."""
-    cmd = [sys.executable, "-m", "converter", "serve", str(launch_dir), "--viewer-version",
-           version, "--proxy", proxy, "--port", "0", *args]
-    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL, text=True, encoding="utf-8")
+    cmd = [
+        sys.executable,
+        "-m",
+        "converter",
+        "serve",
+        str(launch_dir),
+        "--viewer-version",
+        version,
+        "--proxy",
+        proxy,
+        "--port",
+        "0",
+        *args,
+    ]
+    process = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        encoding="utf-8",
+    )
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
     out = process.stdout
@@ -110,8 +131,9 @@ def serve_process(launch_dir: Path, proxy: str, version: str, urls: int = 3,
             printed.append(lines.get(timeout=max(0.1, deadline - time.monotonic())).rstrip("\n"))
         except queue.Empty:
             process.kill()
-            raise AssertionError(f"serve printed {printed} then nothing; stderr: "
-                                 f"{process.communicate()[1][-2000:]}") from None
+            raise AssertionError(
+                f"serve printed {printed} then nothing; stderr: {process.communicate()[1][-2000:]}"
+            ) from None
     origin = printed[0].split("/viewer/", 1)[0]
     try:
         yield Served(process, printed, origin)
@@ -125,8 +147,9 @@ def serve_process(launch_dir: Path, proxy: str, version: str, urls: int = 3,
 
 
 @pytest.fixture(scope="package")
-def served(orthanc: Orthanc, launch_dir: Path, ohif_version: str,
-           ohif_dist: Path) -> Iterator[Served]:
+def served(
+    orthanc: Orthanc, launch_dir: Path, ohif_version: str, ohif_dist: Path
+) -> Iterator[Served]:
     """The fixture snapshot served with the viewer and a proxy to the test Orthanc."""
     with serve_process(launch_dir, orthanc.url, ohif_version) as server:
         yield server

@@ -20,9 +20,14 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, P
 CHROMIUM = os.environ.get("DICOMWEB2OHIF_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",  # root in CI and here
-    "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",  # software WebGL
-    "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",  # no traffic beyond loopback
+    "--disable-gpu",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",  # software WebGL
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",  # no traffic beyond loopback
 ]
 LOAD_TIMEOUT_MS = 60_000
 
@@ -122,8 +127,10 @@ class Viewer:
         deadline = time.monotonic() + LOAD_TIMEOUT_MS / 1000
         while not self.page.evaluate(JS_IMAGE_SHOWN):
             if self.errors:
-                raise AssertionError("the viewer reported errors before showing an image:\n  "
-                                     + "\n  ".join(e.splitlines()[0] for e in self.errors))
+                raise AssertionError(
+                    "the viewer reported errors before showing an image:\n  "
+                    + "\n  ".join(e.splitlines()[0] for e in self.errors)
+                )
             if time.monotonic() > deadline:
                 raise AssertionError(f"no image shown within {LOAD_TIMEOUT_MS / 1000:.0f} s")
             self.page.wait_for_timeout(100)

@@ -276,8 +276,7 @@ class SetResult:
                 runs[-1].append(image)
             else:
                 runs.append([image])
-        images = [sorted((i[1:] for i in run), key=repr) if run != [None] else None
-                  for run in runs]
+        images = [sorted((i[1:] for i in run), key=repr) if run != [None] else None for run in runs]
         return (self.kind, images, self.detail)
 
 
@@ -319,8 +318,9 @@ def _open(page: Page, url: str, timeout_ms: int) -> str | None:
     return state
 
 
-def judge_study(page: Page, url: str, source: str, errors: list[str],
-                timeout_ms: int = 12_000) -> StudyView:
+def judge_study(
+    page: Page, url: str, source: str, errors: list[str], timeout_ms: int = 12_000
+) -> StudyView:
     """Open ``url`` on ``page`` and judge every display set of the study.
 
     An error boundary takes the whole page down, so after one the study is
@@ -336,8 +336,11 @@ def judge_study(page: Page, url: str, source: str, errors: list[str],
     state = _open(page, url, timeout_ms)
     if state != "ready":
         view.boundary = state == "error"
-        view.errors = ([f"error boundary: {page.evaluate(JS_BOUNDARY)}"] if view.boundary else
-                       [f"no display set within {timeout_ms / 1000:.0f} s"]) + errors[start:]
+        view.errors = (
+            [f"error boundary: {page.evaluate(JS_BOUNDARY)}"]
+            if view.boundary
+            else [f"no display set within {timeout_ms / 1000:.0f} s"]
+        ) + errors[start:]
         return view
     done: dict[str, SetResult] = {}
     retried: set[str] = set()
@@ -378,19 +381,33 @@ def _judge_set(page: Page, info: dict[str, Any]) -> SetResult | None:
     try:
         raw = page.evaluate(JS_JUDGE, [info["uid"], MAX_IMAGES, SET_TIMEOUT_MS])
     except PlaywrightError as exc:
-        return SetResult(info["series"], info["modality"] or "", "other", False,
-                         note=f"judging it threw: {str(exc).splitlines()[0][:200]}")
+        return SetResult(
+            info["series"],
+            info["modality"] or "",
+            "other",
+            False,
+            note=f"judging it threw: {str(exc).splitlines()[0][:200]}",
+        )
     if raw is None:
         return None
-    result = SetResult(info["series"], info["modality"] or "", raw["kind"], bool(raw["shown"]),
-                       raw["images"], raw["detail"], raw["failed"], note=raw["note"])
+    result = SetResult(
+        info["series"],
+        info["modality"] or "",
+        raw["kind"],
+        bool(raw["shown"]),
+        raw["images"],
+        raw["detail"],
+        raw["failed"],
+        note=raw["note"],
+    )
     for cold, warm in zip(raw["cold"], raw["images"], strict=False):
         if cold is not None and warm is not None and list(cold[2:]) != list(warm[4:]):
             result.cold_wrong.append(warm[0])
     if result.cold_wrong:
         result.shown = False
-        result.note = (f"cold load differs from warm at stack index {result.cold_wrong} "
-                       "(cornerstone3D #1194)")
+        result.note = (
+            f"cold load differs from warm at stack index {result.cold_wrong} (cornerstone3D #1194)"
+        )
     return result
 
 

@@ -69,8 +69,9 @@ def _first_error(view: StudyView) -> list[str]:
 
 
 def _shown(sets: list[SetResult], cold: Any, warm: Any) -> bool:
-    return bool(sets) and all(s.shown for s in sets) and (cold is None or warm is None
-                                                           or cold == warm)
+    return (
+        bool(sets) and all(s.shown for s in sets) and (cold is None or warm is None or cold == warm)
+    )
 
 
 def _warm(sets: list[SetResult], cold: Any) -> Any:
@@ -101,8 +102,9 @@ def _differences(ours: list[SetResult], live: list[SetResult]) -> str:
     return ""
 
 
-def compare(corpus: str, study: str, listed: dict[str, str], ours: StudyView,
-            live: StudyView) -> list[Row]:
+def compare(
+    corpus: str, study: str, listed: dict[str, str], ours: StudyView, live: StudyView
+) -> list[Row]:
     """One row per series the server lists (``listed``: series UID -> modality)."""
     assert ours.source == OURS and live.source == LIVE
     # Only the series the server holds: OHIF makes display sets of its own (the key
@@ -120,8 +122,13 @@ def compare(corpus: str, study: str, listed: dict[str, str], ours: StudyView,
         kinds = ",".join(sorted({s.kind for s in mine + theirs})) or "-"
         if shown_o and shown_l:
             diff = _differences(mine, theirs)
-            if not diff and cold_o and cold_l and cold_o[2:] != cold_l[2:] \
-                    and cold_o[:2] == cold_l[:2]:
+            if (
+                not diff
+                and cold_o
+                and cold_l
+                and cold_o[2:] != cold_l[2:]
+                and cold_o[:2] == cold_l[:2]
+            ):
                 diff = f"first frame on a fresh page: ours {cold_o} vs live {cold_l}"
             outcome, reason = (DIFFER, diff) if diff else (BOTH, "")
         elif shown_o:
@@ -133,8 +140,10 @@ def compare(corpus: str, study: str, listed: dict[str, str], ours: StudyView,
             reason = f"ours: {_why_not(mine, ours)}; live: {_why_not(theirs, live)}"
         for cold, warm, name in ((cold_o, warm_o, "ours"), (cold_l, warm_l, "live")):
             if cold is not None and warm is not None and cold != warm:
-                reason += (f"; {name}: first frame on a fresh page {cold} is not the warm "
-                           f"{warm} (cornerstone3D #1194)")[:300]
+                reason += (
+                    f"; {name}: first frame on a fresh page {cold} is not the warm "
+                    f"{warm} (cornerstone3D #1194)"
+                )[:300]
         rows.append(Row(corpus, study, uid, modality, kinds, outcome, reason.strip("; ")))
     return rows
 
@@ -146,17 +155,27 @@ def counts(rows: list[Row]) -> dict[str, int]:
 def markdown(title: str, rows: list[Row], seconds: float) -> str:
     """The per-series table and the counts per corpus, as markdown."""
     corpora = list(dict.fromkeys(r.corpus for r in rows))
-    out = [f"# {title}", "", f"Run time {seconds:.0f} s.", "",
-           "| corpus | series | " + " | ".join(OUTCOMES) + " |",
-           "|---|---|" + "---|" * len(OUTCOMES)]
+    out = [
+        f"# {title}",
+        "",
+        f"Run time {seconds:.0f} s.",
+        "",
+        "| corpus | series | " + " | ".join(OUTCOMES) + " |",
+        "|---|---|" + "---|" * len(OUTCOMES),
+    ]
     for corpus in corpora:
         mine = [r for r in rows if r.corpus == corpus]
         c = counts(mine)
         out.append(f"| {corpus} | {len(mine)} | " + " | ".join(str(c[o]) for o in OUTCOMES) + " |")
-    out += ["", "| corpus | study | series | modality | judged as | outcome | reason |",
-            "|---|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "| corpus | study | series | modality | judged as | outcome | reason |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         reason = r.reason.replace("|", "/").replace("\n", " ")
-        out.append(f"| {r.corpus} | {r.study} | {r.series} | {r.modality} | {r.kinds} | "
-                   f"{r.outcome} | {reason} |")
+        out.append(
+            f"| {r.corpus} | {r.study} | {r.series} | {r.modality} | {r.kinds} | "
+            f"{r.outcome} | {reason} |"
+        )
     return "\n".join(out) + "\n"

@@ -47,11 +47,24 @@ def static_files() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def served_folder(static_files: str, ohif_version: str, ohif_dist: Path,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served_folder(
+    static_files: str, ohif_version: str, ohif_dist: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
     launch = tmp_path_factory.mktemp("folder-launch")
-    assert main(["folder", str(FIXTURE_DICOM), "--url-prefix", static_files + "/",
-                 "-o", str(launch / "folder.json"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "folder",
+                str(FIXTURE_DICOM),
+                "--url-prefix",
+                static_files + "/",
+                "-o",
+                str(launch / "folder.json"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert validate(load_launch_file(launch / "folder.json")) == []
     with serve_process(launch, static_files, ohif_version) as server:  # one URL per fixture study
         yield server
@@ -62,8 +75,10 @@ def read(relative: str) -> pydicom.Dataset:
 
 
 def test_ct_stack_from_static_files(served_folder: Served, viewer: Viewer) -> None:
-    slices = sorted((read(f"study_a/ct/CT00{i}.dcm") for i in range(1, 6)),
-                    key=lambda ds: -float(ds.ImagePositionPatient[2]))  # OHIF: head first
+    slices = sorted(
+        (read(f"study_a/ct/CT00{i}.dcm") for i in range(1, 6)),
+        key=lambda ds: -float(ds.ImagePositionPatient[2]),
+    )  # OHIF: head first
     viewer.open(served_folder.url(slices[0].StudyInstanceUID))
     for index, ds in enumerate(slices):
         shown = viewer.show(index)
@@ -99,6 +114,8 @@ def test_pdf_opens_from_the_inline_document(served_folder: Served, viewer: Viewe
     fetched = viewer.page.evaluate(
         """async (url) => { const r = await fetch(url);
              return [r.headers.get('content-type'),
-                     Array.from(new Uint8Array(await r.arrayBuffer()))]; }""", source)
+                     Array.from(new Uint8Array(await r.arrayBuffer()))]; }""",
+        source,
+    )
     assert fetched[0] == "application/pdf"
     assert bytes(fetched[1]).rstrip(b"\x00") == document

@@ -118,32 +118,41 @@ def palette_orthanc(corpus: Path) -> Iterator[Orthanc]:
         yield server
 
 
-def served_launch(kind: str, palette_orthanc: Orthanc, static_files: str, corpus: Path,
-                  folder: Path) -> tuple[str, str]:
+def served_launch(
+    kind: str, palette_orthanc: Orthanc, static_files: str, corpus: Path, folder: Path
+) -> tuple[str, str]:
     """Write the launch file with ``kind`` (snapshot or folder); its name and proxy target."""
     out = folder / f"{kind}.json"
     if kind == "snapshot":
         assert main(["snapshot", palette_orthanc.dicomweb_url, "-o", str(out), "-q"]) == 0
         target = palette_orthanc.url
     else:
-        assert main(["folder", str(corpus), "--url-prefix", static_files + "/", "-o", str(out),
-                     "-q"]) == 0
+        assert (
+            main(["folder", str(corpus), "--url-prefix", static_files + "/", "-o", str(out), "-q"])
+            == 0
+        )
         target = static_files
     assert validate(load_launch_file(out)) == []
     return out.name, target
 
 
 @pytest.mark.parametrize("kind", ["snapshot", "folder"])
-def test_whole_file_opens_and_palette_images_show(kind: str, palette_orthanc: Orthanc,
-                                                   static_files: str, corpus: Path,
-                                                   ohif_version: str, ohif_dist: Path,
-                                                   viewer: Viewer,
-                                                   tmp_path: Path) -> None:
+def test_whole_file_opens_and_palette_images_show(
+    kind: str,
+    palette_orthanc: Orthanc,
+    static_files: str,
+    corpus: Path,
+    ohif_version: str,
+    ohif_dist: Path,
+    viewer: Viewer,
+    tmp_path: Path,
+) -> None:
     name, target = served_launch(kind, palette_orthanc, static_files, corpus, tmp_path)
     face = pydicom.dcmread(DATA / PALETTE_FILES[0], stop_before_pixels=True, force=True)
     with serve_process(tmp_path, target, ohif_version, urls=len(PALETTE_FILES) + 1) as served:
-        whole = viewer_url(served.origin, f"{served.origin}/launch/{name}",
-                           face.StudyInstanceUID)  # the whole file: every study opened
+        whole = viewer_url(
+            served.origin, f"{served.origin}/launch/{name}", face.StudyInstanceUID
+        )  # the whole file: every study opened
         viewer.open(whole)
         assert not viewer.page.evaluate(JS_ERROR_BOUNDARY)
         for file_name in PALETTE_FILES:
@@ -151,8 +160,9 @@ def test_whole_file_opens_and_palette_images_show(kind: str, palette_orthanc: Or
             decoded = viewer.page.evaluate(JS_DECODED, [ds.SOPInstanceUID, STEP])
             assert decoded is not None, f"{file_name} not among the display sets"
             expected = expected_rgb(DATA / file_name)
-            assert decoded["means"] == pytest.approx(expected.mean(axis=0).tolist(), abs=0.5), \
+            assert decoded["means"] == pytest.approx(expected.mean(axis=0).tolist(), abs=0.5), (
                 file_name
+            )
             sample = np.array(decoded["sample"]).reshape(-1, 3)
             assert np.abs(sample - expected[::STEP]).max() <= 1, file_name
         assert not viewer.page.evaluate(JS_ERROR_BOUNDARY)

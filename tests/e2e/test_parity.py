@@ -46,7 +46,8 @@ KNOWN_LIVE_ONLY: dict[str, str] = {
         "OBXXXX1A (pydicom's and pydicom-data's), PALETTE COLOR with its LUT data as "
         "BulkDataURI and no LUT descriptors in Orthanc's metadata: OHIF's metadata provider "
         "throws on the launch file (_getPaletteColor) and shows its error boundary; issue 12 "
-        "item 3"),
+        "item 3"
+    ),
 }
 
 
@@ -56,19 +57,21 @@ def _studies(server: Orthanc) -> dict[str, dict[str, str]]:
     for study in server.get("/dicom-web/studies").json():
         uid = study["0020000D"]["Value"][0]
         series = server.get(f"/dicom-web/studies/{quote_uid(uid)}/series").json()
-        out[uid] = {s["0020000E"]["Value"][0]: (s.get("00080060", {}).get("Value") or [""])[0]
-                    for s in series}
+        out[uid] = {
+            s["0020000E"]["Value"][0]: (s.get("00080060", {}).get("Value") or [""])[0]
+            for s in series
+        }
     return dict(sorted(out.items()))
 
 
 def _multi_frame(view: StudyView) -> list[str]:
     """Series with a stack holding more than one frame of an instance."""
-    return sorted({s.series for s in view.sets
-                   if any(i is not None and i[2] > 1 for i in s.images)})
+    return sorted(
+        {s.series for s in view.sets if any(i is not None and i[2] > 1 for i in s.images)}
+    )
 
 
-def parity(corpus: str, server: Orthanc, folder: Path, browser: Browser,
-           version: str) -> list[Row]:
+def parity(corpus: str, server: Orthanc, folder: Path, browser: Browser, version: str) -> list[Row]:
     """Snapshot ``server`` into ``folder``, serve it, and compare both sources per series."""
     studies = _studies(server)
     main(["snapshot", server.dicomweb_url, "-o", f"{folder}/", "-q"])  # 1 if a study is lost
@@ -78,8 +81,14 @@ def parity(corpus: str, server: Orthanc, folder: Path, browser: Browser,
         pages = {OURS: Viewer.new(browser), LIVE: Viewer.new(browser)}
         try:
             for uid, series in studies.items():
-                ours_url = next((u for u in served.printed
-                                 if u.endswith(f"StudyInstanceUIDs={quote_uid(uid)}")), None)
+                ours_url = next(
+                    (
+                        u
+                        for u in served.printed
+                        if u.endswith(f"StudyInstanceUIDs={quote_uid(uid)}")
+                    ),
+                    None,
+                )
                 live_url = f"{served.origin}/viewer/dicomweb?StudyInstanceUIDs={quote_uid(uid)}"
                 views = {}
                 for source, url in ((OURS, ours_url), (LIVE, live_url)):
@@ -91,10 +100,13 @@ def parity(corpus: str, server: Orthanc, folder: Path, browser: Browser,
                     began = time.monotonic()
                     for series_uid in _multi_frame(view):
                         view.cold_first[series_uid] = first_shown(
-                            page.page, f"{url}&initialSeriesInstanceUID={series_uid}", series_uid)
-                    print(f"{corpus} {source} {uid}: {len(view.sets)} set(s) in "
-                          f"{view.seconds:.1f} s, {len(view.cold_first)} cold in "
-                          f"{time.monotonic() - began:.1f} s")
+                            page.page, f"{url}&initialSeriesInstanceUID={series_uid}", series_uid
+                        )
+                    print(
+                        f"{corpus} {source} {uid}: {len(view.sets)} set(s) in "
+                        f"{view.seconds:.1f} s, {len(view.cold_first)} cold in "
+                        f"{time.monotonic() - began:.1f} s"
+                    )
                     views[source] = view
                 rows += compare(corpus, uid, series, views[OURS], views[LIVE])
         finally:
@@ -110,28 +122,45 @@ def parity_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def test_launch_files_show_what_the_live_source_shows(
-        ohif_version: str, ohif_dist: Path, orthanc: Orthanc, realworld_orthanc: Orthanc,
-        pydicom_data_orthanc: Orthanc, browser: Browser, parity_report: Path,
-        tmp_path_factory: pytest.TempPathFactory) -> None:
+    ohif_version: str,
+    ohif_dist: Path,
+    orthanc: Orthanc,
+    realworld_orthanc: Orthanc,
+    pydicom_data_orthanc: Orthanc,
+    browser: Browser,
+    parity_report: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     start = time.monotonic()
     rows: list[Row] = []
-    for corpus, server in (("fixtures", orthanc), ("pydicom", realworld_orthanc),
-                           ("pydicom-data", pydicom_data_orthanc)):
-        rows += parity(corpus, server, tmp_path_factory.mktemp(f"parity-{corpus}"), browser,
-                       ohif_version)
+    for corpus, server in (
+        ("fixtures", orthanc),
+        ("pydicom", realworld_orthanc),
+        ("pydicom-data", pydicom_data_orthanc),
+    ):
+        rows += parity(
+            corpus, server, tmp_path_factory.mktemp(f"parity-{corpus}"), browser, ohif_version
+        )
     seconds = time.monotonic() - start
     path = parity_report.with_name(f"{parity_report.stem}-{ohif_version}{parity_report.suffix}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown(f"Parity with OHIF's dicomweb source, OHIF {ohif_version}",
-                             rows, seconds), encoding="utf-8")
+    path.write_text(
+        markdown(f"Parity with OHIF's dicomweb source, OHIF {ohif_version}", rows, seconds),
+        encoding="utf-8",
+    )
     for corpus in dict.fromkeys(r.corpus for r in rows):
-        print(f"\nparity OHIF {ohif_version} {corpus}: "
-              f"{counts([r for r in rows if r.corpus == corpus])}")
+        print(
+            f"\nparity OHIF {ohif_version} {corpus}: "
+            f"{counts([r for r in rows if r.corpus == corpus])}"
+        )
     print(f"parity table: {path} ({seconds:.0f} s)")
     bad = [r for r in rows if r.outcome in (LIVE_ONLY, DIFFER)]
     unknown = [r for r in bad if not (r.outcome == LIVE_ONLY and r.series in KNOWN_LIVE_ONLY)]
-    assert not unknown, "\n".join(f"{r.corpus} {r.series} {r.modality}: {r.outcome}: {r.reason}"
-                                  for r in unknown)
+    assert not unknown, "\n".join(
+        f"{r.corpus} {r.series} {r.modality}: {r.outcome}: {r.reason}" for r in unknown
+    )
     if bad:
-        pytest.xfail("known live only: " + "; ".join(
-            f"{r.series} ({KNOWN_LIVE_ONLY[r.series]})" for r in bad))
+        pytest.xfail(
+            "known live only: "
+            + "; ".join(f"{r.series} ({KNOWN_LIVE_ONLY[r.series]})" for r in bad)
+        )

@@ -35,8 +35,11 @@ from tests.e2e.conftest import Served, serve_process
 from tests.e2e.ohif import Viewer
 from tests.test_uids import BAD_SEQUENCE, GOOD, HEX, ODD, write_file
 
-pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:Invalid value for VR UI"),
-              pytest.mark.filterwarnings("ignore:The value length .* for VR UI")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.filterwarnings("ignore:Invalid value for VR UI"),
+    pytest.mark.filterwarnings("ignore:The value length .* for VR UI"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +61,12 @@ def odd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
 
 
 @pytest.fixture(scope="module")
-def served_odd(odd_server: Orthanc, ohif_version: str, ohif_dist: Path,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served_odd(
+    odd_server: Orthanc,
+    ohif_version: str,
+    ohif_dist: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Served]:
     launch = tmp_path_factory.mktemp("odd-launch")
     assert main(["snapshot", odd_server.dicomweb_url, "-q", "-o", f"{launch}/"]) == 0
     with serve_process(launch, odd_server.url, ohif_version, urls=len(ODD) + 2) as server:
@@ -78,8 +85,9 @@ def test_made_file_shows_its_pixels(served_odd: Served, viewer: Viewer, name: st
     assert viewer.errors == []
 
 
-def test_hex_hash_study_shows_its_image(served_odd: Served, viewer: Viewer,
-                                        odd_server: Orthanc) -> None:
+def test_hex_hash_study_shows_its_image(
+    served_odd: Served, viewer: Viewer, odd_server: Orthanc
+) -> None:
     """bad_sequence.dcm (JPEG Lossless CT, 512 x 512, its sequence as SQ): decoded and drawn.
 
     The oracle is Orthanc's own decoding of the frame (a 16-bit PNG of the stored
@@ -88,10 +96,12 @@ def test_hex_hash_study_shows_its_image(served_odd: Served, viewer: Viewer,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         header = pydicom.dcmread(BAD_SEQUENCE, stop_before_pixels=True)
-    found = requests.post(f"{odd_server.url}/tools/lookup", data=header.SOPInstanceUID,
-                          timeout=30).json()
-    png = requests.get(f"{odd_server.url}/instances/{found[0]['ID']}/frames/0/image-uint16",
-                       timeout=30)
+    found = requests.post(
+        f"{odd_server.url}/tools/lookup", data=header.SOPInstanceUID, timeout=30
+    ).json()
+    png = requests.get(
+        f"{odd_server.url}/instances/{found[0]['ID']}/frames/0/image-uint16", timeout=30
+    )
     stored = numpy.asarray(Image.open(io.BytesIO(png.content)), dtype=float)
     hu = stored * float(header.RescaleSlope) + float(header.RescaleIntercept)
     viewer.open(served_odd.url(HEX))

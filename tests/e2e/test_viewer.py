@@ -78,7 +78,8 @@ class TestMultiFrame:
         assert viewer.errors == []
 
     def test_enhanced_ct_frames_are_the_right_frames_in_the_right_place(
-            self, served: Served, viewer: Viewer) -> None:
+        self, served: Served, viewer: Viewer
+    ) -> None:
         ds = read(ECT)
         frames, count = ds.pixel_array, int(ds.NumberOfFrames)
         shared = ds.SharedFunctionalGroupsSequence[0]
@@ -90,8 +91,9 @@ class TestMultiFrame:
             assert shown["count"] == count, "images in the viewport's stack"
             want_position = [float(v) for v in item.PlanePositionSequence[0].ImagePositionPatient]
             assert shown["position"] == pytest.approx(want_position)
-            want_mean = (float(frames[index].mean()) * float(transform.RescaleSlope)
-                         + float(transform.RescaleIntercept))
+            want_mean = float(frames[index].mean()) * float(transform.RescaleSlope) + float(
+                transform.RescaleIntercept
+            )
             assert shown["pixelMean"] == pytest.approx(want_mean)
             centre, width = voi_window(shown["voi"])
             assert abs(centre - float(window.WindowCenter)) <= 1
@@ -105,11 +107,14 @@ def _measured_values(items: Any, concept: str) -> list[tuple[float, str]]:
     """(value, unit code) of every NUM content item named ``concept`` in an SR tree."""
     found = []
     for item in items:
-        name = item.ConceptNameCodeSequence[0].CodeMeaning if "ConceptNameCodeSequence" in item else ""
+        name = (
+            item.ConceptNameCodeSequence[0].CodeMeaning if "ConceptNameCodeSequence" in item else ""
+        )
         if item.ValueType == "NUM" and name == concept:
             value = item.MeasuredValueSequence[0]
-            found.append((float(value.NumericValue),
-                          str(value.MeasurementUnitsCodeSequence[0].CodeValue)))
+            found.append(
+                (float(value.NumericValue), str(value.MeasurementUnitsCodeSequence[0].CodeValue))
+            )
         found += _measured_values(item.get("ContentSequence", []), concept)
     return found
 
@@ -126,7 +131,8 @@ class TestStructuredReport:
         viewer.page.get_by_role("button", name="Yes").click()  # track the report's measurements
         viewer.page.wait_for_function(
             "() => window.services.measurementService.getMeasurements().length > 0",
-            timeout=LOAD_TIMEOUT_MS)
+            timeout=LOAD_TIMEOUT_MS,
+        )
         measurements = viewer.measurements()
         assert [(m["tool"], m["primary"]) for m in measurements] == [("Length", [text])]
         viewer.page.locator("[data-cy='trackedMeasurements-btn']").click()
@@ -163,13 +169,16 @@ class TestPdf:
         fetched = viewer.page.evaluate(
             """async (url) => { const r = await fetch(url);
                  return [r.status, r.headers.get('content-type'),
-                         Array.from(new Uint8Array(await r.arrayBuffer()))]; }""", source)
+                         Array.from(new Uint8Array(await r.arrayBuffer()))]; }""",
+            source,
+        )
         assert fetched[:2] == [200, "application/pdf"]
         assert bytes(fetched[2]) == document
         # Chromium's PDF viewer paints the (white) page inside the object.
         viewer.page.wait_for_function(
             "() => document.querySelector(\"object[type='application/pdf']\").contentDocument",
-            timeout=LOAD_TIMEOUT_MS)
+            timeout=LOAD_TIMEOUT_MS,
+        )
         white = 0.0
         for _ in range(40):
             picture = np.asarray(Image.open(io.BytesIO(pdf.screenshot())).convert("L"))
@@ -187,7 +196,8 @@ def _suv_bw_factor(ds: pydicom.Dataset) -> float:
     start = datetime.strptime(str(drug.RadiopharmaceuticalStartDateTime)[:14], "%Y%m%d%H%M%S")
     scan = datetime.strptime(f"{ds.SeriesDate}{ds.SeriesTime}"[:14], "%Y%m%d%H%M%S")
     decayed = float(drug.RadionuclideTotalDose) * 2 ** (
-        -(scan - start).total_seconds() / float(drug.RadionuclideHalfLife))
+        -(scan - start).total_seconds() / float(drug.RadionuclideHalfLife)
+    )
     return float(ds.PatientWeight) * 1000 / decayed
 
 
@@ -210,8 +220,9 @@ class TestPetAndColour:
         assert viewer.canvas_at(16, 16)[0] > 100 > viewer.canvas_at(0, 0)[0]
         assert viewer.errors == []
 
-    def test_rgb_renders_in_both_planar_configurations(self, served: Served,
-                                                       viewer: Viewer) -> None:
+    def test_rgb_renders_in_both_planar_configurations(
+        self, served: Served, viewer: Viewer
+    ) -> None:
         files = [read(name) for name in RGB]
         assert {int(ds.PlanarConfiguration) for ds in files} == {0, 1}
         viewer.open(served.url(files[0].StudyInstanceUID, files[0].SeriesInstanceUID))
@@ -222,19 +233,25 @@ class TestPetAndColour:
                 got = viewer.canvas_at(column, row)[:3]
                 want = [int(v) for v in rgb[row, column]]
                 assert max(abs(g - w) for g, w in zip(got, want, strict=True)) <= 8, (
-                    ds.PlanarConfiguration, column, row, got, want)
+                    ds.PlanarConfiguration,
+                    column,
+                    row,
+                    got,
+                    want,
+                )
         assert viewer.errors == []
-
 
 
 class TestLiveSource:
     def test_live_dicomweb_source_shows_the_study_through_the_proxy(
-            self, served: Served, viewer: Viewer) -> None:
+        self, served: Served, viewer: Viewer
+    ) -> None:
         ds = read(CT)
         viewer.open(f"{served.origin}/viewer/dicomweb?StudyInstanceUIDs={ds.StudyInstanceUID}")
         shown = viewer.show(0)
         assert shown["imageId"].startswith(f"wadors:{served.origin}/proxy/dicom-web/studies/")
         assert shown["count"] == 5
         assert shown["pixelMean"] == pytest.approx(
-            float(ds.pixel_array.mean()) * float(ds.RescaleSlope) + float(ds.RescaleIntercept))
+            float(ds.pixel_array.mean()) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+        )
         assert viewer.errors == []
