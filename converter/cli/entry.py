@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         restore_sigterm(previous_sigterm)
 
 
-class _StderrHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler[Any]):
     """Writes to whatever ``sys.stderr`` is at the time (it is replaced in tests)."""
 
     @property

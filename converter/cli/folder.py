@@ -45,7 +45,7 @@ def default_jobs() -> int:
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register ``folder`` on the CLI's sub-command set."""
-    folder = commands.add_parser(
+    folder: argparse.ArgumentParser = commands.add_parser(
         "folder",
         help="write a launch file from a folder of DICOM files",
         description="Read every DICOM Part 10 file under PATH (headers only) and write an "

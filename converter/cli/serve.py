@@ -18,8 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from converter.cli.console import Ui
 from converter.errors import UsageError
+from converter.serve.options import ServeOptions
 from converter.serve.proxy import Upstream
-from converter.serve.server import PUBLIC_VIEWER, ServeOptions, Server
+from converter.serve.server import PUBLIC_VIEWER, Server
 from converter.serve.viewer import (
     OHIF_PACKAGE,
     OHIF_VERSION,
@@ -57,7 +58,7 @@ def _port(text: str) -> int:
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register ``serve`` on the CLI's sub-command set."""
-    serve = commands.add_parser(
+    serve: argparse.ArgumentParser = commands.add_parser(
         "serve",
         help="serve launch files (and the OHIF Viewer) on 127.0.0.1",
         description="Serve a folder of launch files (or one file) on 127.0.0.1 and print the "

@@ -27,7 +27,7 @@ VALIDATE_EXAMPLES = """examples:
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register ``validate`` on the CLI's sub-command set."""
-    check = commands.add_parser(
+    check: argparse.ArgumentParser = commands.add_parser(
         "validate",
         help="check launch files before a viewer opens them",
         description="Check launch files (.json or .json.gz) against OHIF's required "

@@ -97,7 +97,7 @@ class RetryPolicy:
             seconds = retry_after_seconds(retry_after)
             if seconds is not None:
                 return min(max(seconds, 0.0), self.max_wait)
-        return min(self.backoff * 2 ** (attempt - 1), self.max_wait)
+        return min(self.backoff * 2.0 ** (attempt - 1), self.max_wait)
 
 
 def retry_after_seconds(value: str) -> float | None:
