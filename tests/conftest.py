@@ -58,3 +58,23 @@ def pydicom_data_orthanc() -> Iterator[Orthanc]:
     with Orthanc() as server:
         server.upload(pydicom_data_files())
         yield server
+
+
+# Fixtures that start a real Orthanc: a test that uses one (itself or through another
+# fixture) must carry the `orthanc` mark, so `-m "not orthanc"` is a tier without Orthanc.
+ORTHANC_FIXTURES = frozenset({"orthanc", "realworld_orthanc", "pydicom_data_orthanc"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Fail the run when a test's marks do not tell the truth about the Orthanc it starts."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if ORTHANC_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("orthanc") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests start an Orthanc (through a fixture) but are not marked "
+            f"@pytest.mark.orthanc: {', '.join(unmarked)}"
+        )

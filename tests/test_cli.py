@@ -380,7 +380,6 @@ class TestStudies:
         assert any(uid in line for line in table.stdout.splitlines())
 
 
-@pytest.mark.orthanc
 class TestMap:
     def metadata(self, orthanc: Orthanc) -> bytes:
         root = orthanc.dicomweb_url
@@ -390,6 +389,7 @@ class TestMap:
         se = series["0020000E"]["Value"][0]
         return requests.get(f"{root}/studies/{s}/series/{se}/metadata", timeout=30).content
 
+    @pytest.mark.orthanc
     def test_pipe_from_stdin(self, orthanc: Orthanc) -> None:
         done = subprocess.run(
             [sys.executable, "-m", "converter", "map", "-"],
@@ -402,6 +402,7 @@ class TestMap:
         assert mapped[0]["PatientID"] == "DW2O-0003"
         assert isinstance(mapped[0]["RadiopharmaceuticalInformationSequence"], list)
 
+    @pytest.mark.orthanc
     def test_file(
         self, orthanc: Orthanc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

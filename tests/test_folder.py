@@ -21,28 +21,17 @@ import pytest
 import requests
 from pydicom.uid import PYDICOM_ROOT_UID, generate_uid
 
-from converter.cli import main
 from converter.validate.validator import validate
 from tests.conftest import FIXTURE_DICOM
+from tests.folder_runs import (
+    PREFIX,
+    REALWORLD_PROBLEMS,
+    problems_by_file,
+    read_json,
+    run,
+    sop_names,
+)
 from tests.realworld import realworld_files
-
-PREFIX = "https://files.example/dicom/"
-
-
-def run(*argv: str) -> int:
-    return main(list(argv))
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_bytes())
-
-
-def sop_names(files: list[Path]) -> dict[str, str]:
-    return {
-        pydicom.dcmread(p, stop_before_pixels=True, force=True).SOPInstanceUID: p.name
-        for p in files
-    }
-
 
 # --- data ---------------------------------------------------------------------------
 
@@ -419,36 +408,6 @@ class TestOutputs:
             "studies[0].series[0].instances[0].metadata.EncapsulatedDocument: OHIF can open "
             "the PDF only from a DirectRetrieveURL or InlineBinary, not a BulkDataURI"
         ]
-
-
-def problems_by_file(document: dict[str, Any], names: dict[str, str]) -> set[tuple[str, str]]:
-    """validate()'s problems as (file name, attribute or series.<field>)."""
-    found = set()
-    for problem in validate(document):
-        study, series, *rest = problem.path.split(".")
-        first = document["studies"][int(study[8:-1])]["series"][int(series[7:-1])]
-        name = names[first["instances"][0]["metadata"]["SOPInstanceUID"]]
-        found.add(
-            (
-                name,
-                ".".join(rest[2:])
-                if rest[0].startswith("instances[")
-                else "series." + ".".join(rest),
-            )
-        )
-    return found
-
-
-# What the real-world files themselves lack or break (validate's findings on them).
-REALWORLD_PROBLEMS = {
-    # Secondary Captures without Modality (Type 1 in the General Series module)
-    ("GDCMJ2K_TextGBR.dcm", "series.Modality"),
-    ("GDCMJ2K_TextGBR.dcm", "Modality"),
-    ("SC_jpeg_no_color_transform.dcm", "series.Modality"),
-    ("SC_jpeg_no_color_transform.dcm", "Modality"),
-    ("ExplVR_BigEnd.dcm", "PixelSpacing"),  # an ultrasound image with no calibration at all
-    ("badVR.dcm", "NumberOfFrames"),  # the invalid IS "1A"
-}
 
 
 def test_real_world_corpus_passes_validate_but_for_what_files_lack(

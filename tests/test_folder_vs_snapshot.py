@@ -22,8 +22,8 @@ from pydicom.uid import PYDICOM_ROOT_UID, ExplicitVRLittleEndian, generate_uid
 
 from fixtures.orthanc import Orthanc
 from tests.conftest import FIXTURE_DICOM, fixture_files
+from tests.folder_runs import PREFIX, read_json, run, sop_names
 from tests.realworld import realworld_files
-from tests.test_folder import PREFIX, read_json, run, sop_names
 
 pytestmark = pytest.mark.orthanc
 

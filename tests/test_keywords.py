@@ -21,13 +21,12 @@ class TestAgainstDcmjs:
         """Fails when a bump of pydicom or dcmjs needs `python -m tests.update_dictionary`."""
         assert TARGET.read_text(encoding="utf-8") == render()
 
-    def test_no_pydicom_at_start_up(self) -> None:
-        """Naming tags (and so snapshot, studies, map) does not import pydicom and numpy."""
-        import subprocess
-        import sys
 
-        code = "import sys, converter.cli; print('pydicom' in sys.modules)"
-        done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        )
-        assert done.stdout.strip() == "False"
+def test_no_pydicom_at_start_up() -> None:
+    """Naming tags (and so snapshot, studies, map) does not import pydicom and numpy."""
+    import subprocess
+    import sys
+
+    code = "import sys, converter.cli; print('pydicom' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -27,8 +27,6 @@ from fixtures.synthetic import make_studies, study_uid
 from tests.faultproxy import fault_proxy
 from tests.httpfaults import Canned, fault_server
 
-pytestmark = pytest.mark.orthanc
-
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
@@ -55,6 +53,7 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
 
 
 class TestFolderOutput:
+    @pytest.mark.orthanc
     def test_one_file_per_study_and_an_index(
         self, orthanc: Orthanc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -72,6 +71,7 @@ class TestFolderOutput:
         assert {e["PatientID"] for e in entries.values()} == {"DW2O-0001", "DW2O-0002", "DW2O-0003"}
         assert "written" in err and "skipped" in err  # the summary table
 
+    @pytest.mark.orthanc
     def test_same_study_json_as_single_file(
         self, orthanc: Orthanc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -83,6 +83,7 @@ class TestFolderOutput:
         for uid, study in whole.items():
             assert json.loads((folder / f"{uid}.json").read_text())["studies"] == [study]
 
+    @pytest.mark.orthanc
     def test_gzip_is_deterministic(
         self, orthanc: Orthanc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -106,6 +107,7 @@ class TestFolderOutput:
         assert "--gzip goes with folder output" in err
 
 
+@pytest.mark.orthanc
 class TestResume:
     def test_rerun_skips_up_to_date_studies(
         self, orthanc: Orthanc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -154,6 +156,7 @@ class TestResume:
         assert len(index(out)) == 3
 
 
+@pytest.mark.orthanc
 class TestInterrupted:
     def _start(self, server: Orthanc, out: Path) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -215,6 +218,7 @@ class TestInterrupted:
 
 
 class TestPaging:
+    @pytest.mark.orthanc
     @pytest.mark.parametrize("page", ["1", "2", "500"])
     def test_every_study_whatever_the_page_size(
         self, many: Orthanc, page: str, capsys: pytest.CaptureFixture[str]
@@ -228,6 +232,7 @@ class TestPaging:
         assert code == 0
         assert len(json.loads(out)["studies"]) == 24
 
+    @pytest.mark.orthanc
     def test_limit(self, many: Orthanc, capsys: pytest.CaptureFixture[str]) -> None:
         code, out, _ = run(
             capsys,
@@ -292,6 +297,7 @@ def _metadata(uid: str = "1.2.3") -> bytes:
 
 
 class TestCompression:
+    @pytest.mark.orthanc
     def test_a_loopback_server_is_asked_for_no_compression(
         self, orthanc: Orthanc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -416,11 +422,13 @@ class TestAuthentication:
             )
             yield server
 
+    @pytest.mark.orthanc
     def test_without_credentials(self, locked: Orthanc, capsys: pytest.CaptureFixture[str]) -> None:
         code, _, err = run(capsys, "studies", locked.dicomweb_url)
         assert code == 1
         assert "HTTP 401" in err and "wants credentials" in err
 
+    @pytest.mark.orthanc
     def test_user_and_password_from_environment(
         self,
         locked: Orthanc,
@@ -438,6 +446,7 @@ class TestAuthentication:
         for path in out.iterdir():
             assert b"s3cret-pw" not in path.read_bytes() and b"alice" not in path.read_bytes()
 
+    @pytest.mark.orthanc
     def test_wrong_password(
         self, locked: Orthanc, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -446,12 +455,14 @@ class TestAuthentication:
         assert code == 1
         assert "HTTP 401" in err and "wrong" not in err
 
+    @pytest.mark.orthanc
     def test_credentials_in_url(self, locked: Orthanc, capsys: pytest.CaptureFixture[str]) -> None:
         url = locked.dicomweb_url.replace("http://", "http://alice:s3cret-pw@")
         code, out, err = run(capsys, "snapshot", url, "-o", "-", "-v")
         assert code == 0, err
         assert "s3cret-pw" not in out + err
 
+    @pytest.mark.orthanc
     def test_no_password_and_no_terminal(
         self, locked: Orthanc, capsys: pytest.CaptureFixture[str]
     ) -> None:

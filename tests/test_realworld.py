@@ -18,8 +18,6 @@ from converter.cli import main
 from fixtures.orthanc import Orthanc
 from tests.realworld import CORPUS, realworld_files
 
-pytestmark = pytest.mark.orthanc
-
 # Orthanc 1.10 returns this file's ideographic and phonetic name groups
 # (ISO 2022 IR 13 + IR 87) as undecoded JIS bytes in WADO-RS metadata; the
 # converter writes what the server sends.
@@ -70,6 +68,7 @@ def test_corpus_is_varied() -> None:
     assert len(realworld_files()) >= 30
 
 
+@pytest.mark.orthanc
 def test_every_instance_is_written(
     snapshot: dict[str, Any], entries: dict[str, list[dict[str, Any]]]
 ) -> None:
@@ -78,6 +77,7 @@ def test_every_instance_is_written(
     assert sum(s["NumInstances"] for s in snapshot["studies"]) == len(want)
 
 
+@pytest.mark.orthanc
 def test_patient_names_match_pydicom(entries: dict[str, list[dict[str, Any]]]) -> None:
     differ = set()
     for path in realworld_files():
@@ -88,6 +88,7 @@ def test_patient_names_match_pydicom(entries: dict[str, list[dict[str, Any]]]) -
     assert differ == ORTHANC_MANGLES_NAME
 
 
+@pytest.mark.orthanc
 def test_image_attributes_match_pydicom(entries: dict[str, list[dict[str, Any]]]) -> None:
     checked = 0
     for path in realworld_files():
@@ -108,6 +109,7 @@ def test_image_attributes_match_pydicom(entries: dict[str, list[dict[str, Any]]]
     assert checked > 150
 
 
+@pytest.mark.orthanc
 def test_multiframe_entries(entries: dict[str, list[dict[str, Any]]]) -> None:
     split = 0
     for path in realworld_files():
@@ -125,12 +127,14 @@ def test_multiframe_entries(entries: dict[str, list[dict[str, Any]]]) -> None:
     assert split >= 1
 
 
+@pytest.mark.orthanc
 def test_series_without_modality(snapshot: dict[str, Any]) -> None:
     empty = [s for st in snapshot["studies"] for s in st["series"] if s["Modality"] == ""]
     assert empty
     assert all(st["Modalities"] for st in snapshot["studies"] if st["series"][0]["Modality"])
 
 
+@pytest.mark.orthanc
 def test_no_pixel_data_and_no_private_tags(snapshot: dict[str, Any]) -> None:
     text = json.dumps(snapshot)
     assert '"PixelData"' not in text

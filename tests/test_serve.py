@@ -88,6 +88,7 @@ class TestLinks:
         }
         assert "SeriesInstanceUIDs" not in url  # hangs OHIF 3.13.2 on multi-study files
 
+    @pytest.mark.orthanc
     def test_one_url_per_study_each_opening_only_its_study(self, launch_dir: Path) -> None:
         with running(launch_dir) as server:
             links = server.links()
@@ -98,12 +99,14 @@ class TestLinks:
                 served = http_session.get(launch, timeout=30).json()
                 assert [s["StudyInstanceUID"] for s in served["studies"]] == [link.study_uid]
 
+    @pytest.mark.orthanc
     def test_unknown_study_is_a_clean_404(self, launch_dir: Path) -> None:
         with running(launch_dir) as server:
             answer = http_session.get(server.launch_url("all.json", "1.2.3"), timeout=30)
         assert answer.status_code == 404
         assert answer.text == "all.json has no study 1.2.3\n"
 
+    @pytest.mark.orthanc
     def test_local_viewer_is_the_default_base_with_viewer(
         self, launch_dir: Path, tiny_dist: Path
     ) -> None:
@@ -113,6 +116,7 @@ class TestLinks:
                 for link in server.links()
             )
 
+    @pytest.mark.orthanc
     def test_folder_discovery(self, tmp_path: Path, launch_dir: Path) -> None:
         single = json.loads((launch_dir / "all.json").read_text())
         single["studies"] = single["studies"][:1]
@@ -127,6 +131,7 @@ class TestLinks:
             "skipped notes.json",
         ]
 
+    @pytest.mark.orthanc
     def test_snapshot_folder_listed_from_its_index(self, orthanc: Orthanc, tmp_path: Path) -> None:
         folder = tmp_path / "out"
         assert main(["snapshot", orthanc.dicomweb_url, "-o", f"{folder}/", "-q"]) == 0
@@ -139,6 +144,7 @@ class TestLinks:
 
 
 class TestHttp:
+    @pytest.mark.orthanc
     def test_cors_for_the_viewer_origin_only(self, launch_dir: Path) -> None:
         with running(launch_dir) as server:
             url = server.launch_url("all.json")
@@ -158,6 +164,7 @@ class TestHttp:
         assert preflight.status_code == 204
         assert preflight.headers["Access-Control-Allow-Private-Network"] == "true"
 
+    @pytest.mark.orthanc
     def test_unknown_host_refused(self, launch_dir: Path) -> None:
         # A page on another site that rebinds its name to 127.0.0.1 still sends its own Host.
         with running(launch_dir) as server:
@@ -166,6 +173,7 @@ class TestHttp:
             )
         assert answer.status_code == 421
 
+    @pytest.mark.orthanc
     def test_no_path_leaves_the_folder(self, launch_dir: Path) -> None:
         (launch_dir.parent / "secret.json").write_text('{"studies": []}')
         with running(launch_dir) as server:
@@ -181,6 +189,7 @@ class TestHttp:
                 assert answer.status == 404, path
             conn.close()
 
+    @pytest.mark.orthanc
     def test_viewer_routes_config_and_types(self, launch_dir: Path, tiny_dist: Path) -> None:
         with running(launch_dir, viewer_dist=tiny_dist) as server:
 
@@ -199,6 +208,7 @@ class TestHttp:
         assert DATA_SOURCE_NAMESPACE in text and '"sourceName": "dicomjson"' in text
         assert '"defaultDataSourceName": "dicomjson"' in text
 
+    @pytest.mark.orthanc
     def test_index_page_escapes_names(self, launch_dir: Path, tmp_path: Path) -> None:
         document = json.loads((launch_dir / "all.json").read_text())
         document["studies"][0]["PatientName"] = "<script>alert(1)</script>"
@@ -212,6 +222,7 @@ class TestHttp:
         with pytest.raises(UsageError, match="not an OHIF Viewer build"):
             check_dist(tmp_path)
 
+    @pytest.mark.orthanc
     def test_only_read_methods(self, launch_dir: Path) -> None:
         with running(launch_dir) as server:
             answer = http_session.post(server.launch_url("all.json"), data=b"x", timeout=30)
@@ -230,6 +241,7 @@ class TestLiveSource:
         config: dict[str, Any] = json.loads(body)
         return config
 
+    @pytest.mark.orthanc
     def test_dicomweb_source_points_at_the_proxy_and_answers(
         self, launch_dir: Path, tiny_dist: Path, orthanc: Orthanc
     ) -> None:
@@ -276,6 +288,7 @@ class TestLiveSource:
                 f"{server.origin}/viewer/dicomweb?StudyInstanceUIDs={study}"
             )
 
+    @pytest.mark.orthanc
     def test_no_proxy_no_live_source(self, launch_dir: Path, tiny_dist: Path) -> None:
         with running(launch_dir, viewer_dist=tiny_dist) as server:
             config = self.config(server, f"127.0.0.1:{server.port}")
@@ -291,6 +304,7 @@ class TestLiveSource:
         )
         assert Upstream.parse("http://127.0.0.1:8042").dicomweb_root == "/dicom-web"
 
+    @pytest.mark.orthanc
     def test_verbose_prints_the_live_urls(
         self,
         launch_dir: Path,
@@ -326,6 +340,7 @@ class TestLiveSource:
 
 
 class TestProxy:
+    @pytest.mark.orthanc
     def test_launch_urls_point_at_the_proxy_on_the_origin_asked(
         self, launch_dir: Path, orthanc: Orthanc
     ) -> None:
@@ -344,6 +359,7 @@ class TestProxy:
         # the file on disk is untouched
         assert orthanc.url in (launch_dir / "all.json").read_text()
 
+    @pytest.mark.orthanc
     def test_pdf_answered_from_the_dicom_object(self, launch_dir: Path, orthanc: Orthanc) -> None:
         fixture = pydicom.dcmread(FIXTURE_DICOM / "study_a" / "doc" / "PDF001.dcm")
         want = bytes(fixture.EncapsulatedDocument)[: fixture.EncapsulatedDocumentLength]
@@ -395,6 +411,7 @@ class TestProxy:
         }
         assert count == 3
 
+    @pytest.mark.orthanc
     def test_upstream_down_is_a_502(self, launch_dir: Path) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -405,6 +422,7 @@ class TestProxy:
         assert answer.text.startswith(f"proxy: http://127.0.0.1:{port} did not answer")
 
     @pytest.mark.parametrize("chunked", [False, True])
+    @pytest.mark.orthanc
     def test_large_bodies_stream_through(self, launch_dir: Path, chunked: bool) -> None:
         body = bytes(range(256)) * (40 * 4096)  # 40 MiB
         with (
@@ -415,6 +433,7 @@ class TestProxy:
         assert answer.status_code == 200
         assert len(answer.content) == len(body) and answer.content == body
 
+    @pytest.mark.orthanc
     def test_upstream_errors_pass_through(self, launch_dir: Path) -> None:
         with (
             fault_server({"/busy": Canned(503, b"busy", "text/plain")}) as up,
@@ -423,6 +442,7 @@ class TestProxy:
             answer = http_session.get(f"{server.origin}/proxy/busy", timeout=30)
         assert (answer.status_code, answer.text) == (503, "busy")
 
+    @pytest.mark.orthanc
     def test_credentials_stay_on_the_server_side(self, launch_dir: Path) -> None:
         with Orthanc(users={"alice": "s3cret"}) as locked:
             url = locked.url.replace("http://", "http://alice:s3cret@")
@@ -455,6 +475,7 @@ def serve_process(*argv: str, env: dict[str, str] | None = None) -> subprocess.P
 
 
 class TestCli:
+    @pytest.mark.orthanc
     def test_check_prints_urls_and_exits(
         self,
         launch_dir: Path,
@@ -482,6 +503,7 @@ class TestCli:
         assert all(unquote(line).count("?study=") == 1 for line in lines)
         assert "checked: launch files, viewer, proxy answer" in err
 
+    @pytest.mark.orthanc
     def test_check_fails_when_the_proxy_cannot_reach_the_server(
         self, launch_dir: Path, orthanc: Orthanc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -536,6 +558,7 @@ class TestCli:
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err, err
 
+    @pytest.mark.orthanc
     def test_port_in_use(self, launch_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
         with socket.socket() as busy:
             busy.bind(("127.0.0.1", 0))
@@ -546,6 +569,7 @@ class TestCli:
         assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}") and "--port 0" in err
 
     @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+    @pytest.mark.orthanc
     def test_stops_cleanly(self, launch_dir: Path, sig: signal.Signals) -> None:
         env = {**os.environ, "COLUMNS": "40"}
         process = serve_process(str(launch_dir), "--port", "0", env=env)
@@ -570,6 +594,7 @@ class TestCli:
         yield tmp_path / "cache"
         shutil.rmtree(tmp_path / "cache", ignore_errors=True)
 
+    @pytest.mark.orthanc
     def test_viewer_fetched_once_with_npm(
         self, launch_dir: Path, tmp_path: Path, cache: Path
     ) -> None:
@@ -593,6 +618,7 @@ class TestCli:
         assert again.returncode == 0, err
         assert "fetching" not in err
 
+    @pytest.mark.orthanc
     def test_npm_missing_is_one_line(self, launch_dir: Path, tmp_path: Path) -> None:
         bare = tmp_path / "bin"
         bare.mkdir()
@@ -611,6 +637,7 @@ class TestCli:
             (["--viewer-version", "3.12.10"], "@ohif/app@3.12.10"),
         ],
     )
+    @pytest.mark.orthanc
     def test_offline_npm_is_one_line(
         self, launch_dir: Path, tmp_path: Path, argv: list[str], spec: str
     ) -> None:

@@ -28,7 +28,6 @@ from converter.snapshot.selection import Shard
 from fixtures.orthanc import Orthanc
 from fixtures.synthetic import make_studies, study_uid
 
-pytestmark = pytest.mark.orthanc
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -83,6 +82,7 @@ class TestPartition:
         ) == (Shard(3, 4), "SLURM_ARRAY_TASK_ID")
         assert Shard.from_environment({}) is None
 
+    @pytest.mark.orthanc
     @pytest.mark.parametrize(
         ("argv", "message"),
         [
@@ -113,6 +113,7 @@ class TestPartition:
         assert "give --shard-count N" in err
 
 
+@pytest.mark.orthanc
 class TestShardedRun:
     def test_three_concurrent_shards_equal_one_run(
         self, server: Orthanc, unsharded: Path, tmp_path: Path
@@ -231,6 +232,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         proc.wait(timeout=30)
 
 
+@pytest.mark.orthanc
 class TestObjectStorage:
     def _client(self, env: dict[str, str]) -> Any:
         import boto3
@@ -289,6 +291,7 @@ class TestObjectStorage:
         assert gzip.compress(b"") != body  # plain JSON without --gzip
 
 
+@pytest.mark.orthanc
 class TestReadmeExamples:
     """The Kubernetes manifest and the Slurm script in the README run as written."""
 

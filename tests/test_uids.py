@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import io
 import json
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import data_store
 import pydicom
 import pytest
 import requests
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
 
 from converter.cli import main
 from converter.errors import OutputError
@@ -37,27 +33,13 @@ from converter.uids import (
 )
 from fixtures.orthanc import Orthanc
 from tests.faultproxy import fault_proxy
+from tests.uid_cases import BAD_SEQUENCE, GOOD, HEX, ODD, write_file
 
-BAD_SEQUENCE = Path(data_store.__file__).parent / "data" / "bad_sequence.dcm"
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", UserWarning)  # its UIDs are not conformant: that is the point
-    HEX = pydicom.dcmread(BAD_SEQUENCE, stop_before_pixels=True).StudyInstanceUID
-# Study, series and SOP Instance UIDs of the files written here, by what is odd about them.
-ODD = {
-    "leading-zero": ("1.2.03.4", "1.2.03.4.5", "1.2.03.4.5.06"),
-    "long": ("1." + "2" * 70, "1." + "3" * 70, "1." + "4" * 70),
-    "letters": ("1.2.abc.4", "1.2.abc.4.5", "1.2.abc.4.5.6"),
-}
 # pydicom warns (rightly) about each non-conformant UI value it writes or reads.
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Invalid value for VR UI"),
     pytest.mark.filterwarnings("ignore:The value length .* for VR UI"),
 ]
-GOOD = (
-    "1.2.826.0.1.3680043.8.498.1",
-    "1.2.826.0.1.3680043.8.498.1.1",
-    "1.2.826.0.1.3680043.8.498.1.1.1",
-)
 
 
 class TestPredicates:
@@ -192,26 +174,6 @@ class TestFileNames:
 
 
 # --- against a real Orthanc -------------------------------------------------------
-
-
-def write_file(path: Path, study: str, series: str, sop: str) -> Path:
-    """A small secondary-capture image with these UIDs, written by pydicom."""
-    ds = pydicom.Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.file_meta.MediaStorageSOPInstanceUID = sop
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID = sop, study, series
-    ds.Modality, ds.PatientID, ds.PatientName = "OT", path.stem, path.stem
-    ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber = "20200101", 1, 1
-    ds.Rows = ds.Columns = 2
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = bytes([10, 20, 30, 40])  # mean 25: what the viewer must decode
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -372,7 +334,6 @@ def _failed(err: str) -> int:
     raise AssertionError(err)
 
 
-@pytest.mark.orthanc
 class TestFolder:
     def test_folder_keeps_them_and_validate_accepts(
         self, odd_files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -29,8 +29,8 @@ from converter.validate.validator import (
 )
 from fixtures.orthanc import Orthanc
 from tests.conftest import FIXTURE_DICOM
+from tests.folder_runs import REALWORLD_PROBLEMS, problems_by_file, sop_names
 from tests.realworld import realworld_files
-from tests.test_folder import REALWORLD_PROBLEMS, problems_by_file, sop_names
 
 Document = dict[str, Any]
 

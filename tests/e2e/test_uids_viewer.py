@@ -33,7 +33,7 @@ from converter.uids import quote_uid
 from fixtures.orthanc import Orthanc
 from tests.e2e.conftest import Served, serve_process
 from tests.e2e.ohif import Viewer
-from tests.test_uids import BAD_SEQUENCE, GOOD, HEX, ODD, write_file
+from tests.uid_cases import BAD_SEQUENCE, GOOD, HEX, ODD, write_file
 
 pytestmark = [
     pytest.mark.e2e,
