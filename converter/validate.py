@@ -14,6 +14,8 @@ A launch file passes when OHIF's ``dicomjson`` data source can show every entry:
 * **urls**: ``dicomweb:`` + an http(s) or relative URL without credentials;
 * **palette colour** tables as OHIF 3.13.2 reads them (:mod:`converter.palette`):
   an instance it would throw on blanks every study of the file;
+* other objects OHIF is known to **throw on** when it shows them
+  (:mod:`converter.ohif_traps`: SR content items without a concept name, waveforms);
 * **multi-frame** images as OHIF 3.13 reads them (see
   :func:`converter.writer.frame_entries`): one entry per frame, in order, with
   ``frame=1..N`` (one-based), N equal to the ``NumberOfFrames`` of the instance's
@@ -35,6 +37,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from converter.errors import InputError
+from converter.ohif_traps import traps
 from converter.palette import instance_problem, throws_in_ohif
 from converter.requirements import Kind, missing_attributes, value_problem
 from converter.uids import RULE, UNSAFE, is_safe_uid, shown
@@ -316,6 +319,10 @@ class _Checker:
         for name, message in missing_attributes(md, kind_):
             yield Problem(f"{path}.{name}", message)
         yield from _palette(md, path, parents)
+        for where, trap in traps(md):
+            yield Problem(f"{path}.{where}", f"{_where(md, parents)}: {trap}. OHIF's error "
+                          "boundary then blanks the page: open such a study on its own "
+                          "(serve's per-study URLs)")
 
     def _frame_numbers(self) -> Iterator[Problem]:
         for sop, frames in self.frames.items():
@@ -339,12 +346,16 @@ def _palette(md: Mapping[str, Any], path: str,
     problem = instance_problem(md)
     if problem is None:
         return
-    where = (f"instance {md.get('SOPInstanceUID')} of series {parents.get('SeriesInstanceUID')} "
-             f"in study {parents.get('StudyInstanceUID')}")
+    where = _where(md, parents)
     effect = ("OHIF 3.13.2's metadata provider throws on it (reported to blank every study "
               "of the file)" if throws_in_ohif(md) else "OHIF cannot show this image")
     yield Problem(path, f"{where}: {problem}; {effect}. Make the file again with this "
                   "version's snapshot or folder, which put the tables inline")
+
+
+def _where(md: Mapping[str, Any], parents: Mapping[str, str | None]) -> str:
+    return (f"instance {md.get('SOPInstanceUID')} of series {parents.get('SeriesInstanceUID')} "
+            f"in study {parents.get('StudyInstanceUID')}")
 
 
 def _multiframe(sop: str, entries: list[_Frame]) -> Iterator[Problem]:
