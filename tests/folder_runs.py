@@ -58,4 +58,12 @@ REALWORLD_PROBLEMS = {
     ("SC_jpeg_no_color_transform.dcm", "Modality"),
     ("ExplVR_BigEnd.dcm", "PixelSpacing"),  # an ultrasound image with no calibration at all
     ("badVR.dcm", "NumberOfFrames"),  # the invalid IS "1A"
+    # Objects OHIF throws on when it shows them (converter/validate/ohif_traps.py; the parity run):
+    ("test-SR.dcm", "ContentSequence[3]"),  # a COMPOSITE item without a concept name
+    ("waveform_ecg.dcm", "WaveformSequence"),  # OHIF's ECG viewport
+    (
+        "rtstruct.dcm",
+        "ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0]."
+        "RTReferencedSeriesSequence[0].ContourImageSequence",
+    ),  # OHIF's RT handler
 }

@@ -12,7 +12,7 @@ import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -20,6 +20,7 @@ from converter.cli import main
 from converter.folder.reader import read_folder
 from converter.launch.encoding import launch_file
 from converter.uids import RULE, UNSAFE, shown
+from converter.validate.ohif_traps import traps
 from converter.validate.validator import (
     DOCS_INSTANCE,
     DOCS_SERIES,
@@ -539,3 +540,79 @@ class TestCommand:
         for command in ("validate", "folder"):
             assert main([command, "--help"]) == 0
             assert "examples:" in capsys.readouterr().out
+
+
+class TestOhifTraps:
+    """Objects OHIF throws on when it shows them (converter/validate/ohif_traps.py), as validate says."""
+
+    SR = "1.2.840.10008.5.1.4.1.1.88.33"
+    NAME: ClassVar[list[dict[str, str]]] = [
+        {"CodeValue": "121071", "CodingSchemeDesignator": "DCM", "CodeMeaning": "Finding"}
+    ]
+
+    def sr(self, content: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"SOPClassUID": self.SR, "ValueType": "CONTAINER", "ContentSequence": content}
+
+    def test_named_items_are_fine(self) -> None:
+        item = {"ValueType": "TEXT", "ConceptNameCodeSequence": self.NAME, "TextValue": "x"}
+        assert (
+            list(traps(self.sr([item, {"ValueType": "CONTAINER", "ContentSequence": [item]}])))
+            == []
+        )
+
+    def test_unnamed_item_inside_an_unnamed_container(self) -> None:
+        by_reference = {"RelationshipType": "SELECTED FROM", "ReferencedContentItemIdentifier": [1]}
+        found = list(
+            traps(
+                self.sr(
+                    [
+                        {
+                            "ValueType": "CONTAINER",
+                            "ContentSequence": [
+                                {"ValueType": "TEXT", "ConceptNameCodeSequence": self.NAME},
+                                by_reference,
+                            ],
+                        }
+                    ]
+                )
+            )
+        )
+        assert [where for where, _ in found] == ["ContentSequence[0].ContentSequence[1]"]
+        assert "OHIF's SR viewport throws" in found[0][1]
+
+    def test_only_reports(self) -> None:
+        content = [{"ValueType": "TEXT"}]
+        assert (
+            list(traps({"SOPClassUID": "1.2.840.10008.5.1.4.1.1.2", "ContentSequence": content}))
+            == []
+        )
+        assert [w for w, _ in traps(self.sr(content))] == ["ContentSequence[0]"]
+
+    def test_waveform(self) -> None:
+        found = list(traps({"SOPClassUID": "1.2.840.10008.5.1.4.1.1.9.1.1"}))
+        assert [w for w, _ in found] == ["WaveformSequence"]
+
+    def test_structure_set_without_contour_images(self) -> None:
+        rt = "1.2.840.10008.5.1.4.1.1.481.3"
+        series: dict[str, Any] = {"SeriesInstanceUID": "1.2.3"}
+        frames = [{"RTReferencedStudySequence": [{"RTReferencedSeriesSequence": [series]}]}]
+        md = {"SOPClassUID": rt, "ReferencedFrameOfReferenceSequence": frames}
+        assert [w for w, _ in traps(md)] == [
+            "ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0]."
+            "RTReferencedSeriesSequence[0].ContourImageSequence"
+        ]
+        series["ContourImageSequence"] = []
+        assert list(traps(md)) == []
+        del series["ContourImageSequence"]
+        assert list(traps({**md, "ReferencedSeriesSequence": [series]})) == []  # not derived
+
+    def test_validate_names_the_instance(self, valid: Document) -> None:
+        md = entry(valid, "SR")["metadata"]
+        md["ContentSequence"] = [{"ValueType": "COMPOSITE", "RelationshipType": "CONTAINS"}]
+        [problem] = validate(valid)
+        assert problem.path.endswith(".metadata.ContentSequence[0]")
+        assert problem.message.startswith(
+            f"instance {md['SOPInstanceUID']} of series "
+            f"{md['SeriesInstanceUID']} in study {md['StudyInstanceUID']}: "
+        )
+        assert problem.message.endswith("open such a study on its own (serve's per-study URLs)")

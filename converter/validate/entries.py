@@ -25,6 +25,14 @@ class FrameEntry:
     sop_class: Any
 
 
+def instance_where(md: Mapping[str, Any], parents: Mapping[str, str | None]) -> str:
+    """An instance named by its SOP, series and study UIDs, for a problem's message."""
+    return (
+        f"instance {md.get('SOPInstanceUID')} of series {parents.get('SeriesInstanceUID')} "
+        f"in study {parents.get('StudyInstanceUID')}"
+    )
+
+
 def palette_problems(
     md: Mapping[str, Any], path: str, parents: Mapping[str, str | None]
 ) -> Iterator[Problem]:
@@ -33,10 +41,7 @@ def palette_problems(
     problem = instance_problem(md)
     if problem is None:
         return
-    where = (
-        f"instance {md.get('SOPInstanceUID')} of series {parents.get('SeriesInstanceUID')} "
-        f"in study {parents.get('StudyInstanceUID')}"
-    )
+    where = instance_where(md, parents)
     effect = (
         "OHIF 3.13.2's metadata provider throws on it (reported to blank every study of the file)"
         if throws_in_ohif(md)

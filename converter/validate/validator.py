@@ -14,6 +14,8 @@ A launch file passes when OHIF's ``dicomjson`` data source can show every entry:
 * **urls**: ``dicomweb:`` + an http(s) or relative URL without credentials;
 * **palette colour** tables as OHIF 3.13.2 reads them (:mod:`converter.mapping.palette`):
   an instance it would throw on blanks every study of the file;
+* other objects OHIF is known to **throw on** when it shows them
+  (:mod:`converter.validate.ohif_traps`: SR content items without a concept name, waveforms);
 * **multi-frame** images as OHIF 3.13 reads them (see
   :func:`converter.launch.model.frame_entries`): one entry per frame, in order, with
   ``frame=1..N`` (one-based), N equal to the ``NumberOfFrames`` of the instance's
@@ -36,11 +38,13 @@ from converter.errors import InputError
 from converter.uids import RULE, UNSAFE, is_safe_uid, shown
 from converter.validate.entries import (
     FrameEntry,
+    instance_where,
     multiframe_problems,
     palette_problems,
     url_problem,
 )
 from converter.validate.ohif_requirements import Kind, missing_attributes, value_problem
+from converter.validate.ohif_traps import traps
 from converter.validate.problem import Problem, json_type
 
 Types = type | tuple[type, ...]
@@ -365,6 +369,13 @@ class _Checker:
         for name, message in missing_attributes(md, kind_):
             yield Problem(f"{path}.{name}", message)
         yield from palette_problems(md, path, parents)
+        for where, trap in traps(md):
+            yield Problem(
+                f"{path}.{where}",
+                f"{instance_where(md, parents)}: {trap}. OHIF's error "
+                "boundary then blanks the page: open such a study on its own "
+                "(serve's per-study URLs)",
+            )
 
     def _frame_numbers(self) -> Iterator[Problem]:
         for sop, frames in self.frames.items():
