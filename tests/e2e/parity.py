@@ -323,7 +323,8 @@ def judge_study(page: Page, url: str, source: str, errors: list[str],
                 timeout_ms: int = 12_000) -> StudyView:
     """Open ``url`` on ``page`` and judge every display set of the study.
 
-    An error boundary takes the whole page down, so after one the study is
+    A study that shows no display set or an error boundary on opening is opened
+    once more. An error boundary takes the whole page down, so after one the study is
     opened afresh: the set that raised it is judged once more first (a second
     boundary is its verdict), then the sets not judged yet. Sets are told apart
     across page loads by series, handler and first SOP Instance UID (OHIF's
@@ -334,6 +335,8 @@ def judge_study(page: Page, url: str, source: str, errors: list[str],
     began = time.monotonic()
     view = StudyView(source)
     state = _open(page, url, timeout_ms)
+    if state != "ready":  # once more: whether a throwing SR handler stops OHIF from making
+        state = _open(page, url, timeout_ms)  # the study's display sets varies by load
     if state != "ready":
         view.boundary = state == "error"
         view.errors = ([f"error boundary: {page.evaluate(JS_BOUNDARY)}"] if view.boundary else
