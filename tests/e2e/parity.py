@@ -67,6 +67,9 @@ JS_SETTLED = """() => {
     return Boolean(ds && (ds.unsupported || !(ds.imageIds || []).length));
   } catch (e) { return false; }
 }"""
+RETRIES = 2
+"""Fresh page loads for a set that raised an error boundary before that is its verdict
+(a load landing on a viewport being replaced raises one too, more often on a busy machine)."""
 SETTLE_MS = 8_000
 """How long the first viewport may take before display sets are switched anyway (a study
 whose first set is no image never settles)."""
@@ -208,6 +211,13 @@ JS_JUDGE = r"""async ([uid, maxImages, timeoutMs]) => {
                                           ...s.slice(1)]);
   out.shown = Boolean(vp) && out.failed.length === 0 && !errorShown();
   out.stack = n;
+  // Let the viewport's own loads (prefetch) finish before the next set replaces it: a load
+  // landing on a destroyed stack viewport is an uncaught error and an error boundary.
+  const pool = cs.imageLoadPoolManager;
+  for (let t = 0; t < 50 && pool && pool.numRequests; t++) {
+    if (!Object.values(pool.numRequests).some(Boolean)) break;
+    await sleep(100);
+  }
   return out;
 }"""
 
@@ -323,10 +333,11 @@ def judge_study(
 ) -> StudyView:
     """Open ``url`` on ``page`` and judge every display set of the study.
 
-    An error boundary takes the whole page down, so after one the study is
-    opened afresh: the set that raised it is judged once more first (a second
-    boundary is its verdict), then the sets not judged yet. Sets are told apart
-    across page loads by series, handler and first SOP Instance UID (OHIF's
+    A study that shows no display set or an error boundary on opening is opened
+    once more. An error boundary takes the whole page down, so after one the study is
+    opened afresh: the set that raised it is judged again first (a boundary after
+    :data:`RETRIES` fresh loads is its verdict), then the sets not judged yet. Sets are
+    told apart across page loads by series, handler and first SOP Instance UID (OHIF's
     displaySetInstanceUID is new on every load). ``errors`` is the page's error
     list (console errors, page errors); what it gains meanwhile is kept.
     """
@@ -334,6 +345,8 @@ def judge_study(
     began = time.monotonic()
     view = StudyView(source)
     state = _open(page, url, timeout_ms)
+    if state != "ready":  # once more: whether a throwing SR handler stops OHIF from making
+        state = _open(page, url, timeout_ms)  # the study's display sets varies by load
     if state != "ready":
         view.boundary = state == "error"
         view.errors = (
@@ -343,9 +356,9 @@ def judge_study(
         ) + errors[start:]
         return view
     done: dict[str, SetResult] = {}
-    retried: set[str] = set()
+    retried: list[str] = []
     first: str | None = None
-    for _ in range(6):  # page loads; sets made while others were judged get their turn too
+    for _ in range(8):  # page loads; sets made while others were judged get their turn too
         infos = [i for i in page.evaluate(JS_SETS) if i["key"] not in done]
         infos.sort(key=lambda i: i["key"] != first)
         if not infos:
@@ -358,8 +371,8 @@ def judge_study(
             result.uid = info["uid"]
             if page.evaluate(JS_BOUNDARY):
                 view.boundary = True
-                if info["key"] not in retried:
-                    retried.add(info["key"])
+                if retried.count(info["key"]) < RETRIES:
+                    retried.append(info["key"])
                     first = info["key"]
                 else:
                     done[info["key"]] = result
@@ -370,6 +383,7 @@ def judge_study(
             view.errors.append(f"error boundary: {page.evaluate(JS_BOUNDARY)}")
             if _open(page, url, timeout_ms) != "ready":
                 break
+            page.wait_for_timeout(1500)  # thumbnails and prefetch done before switching
     view.sets = list(done.values())
     view.errors += errors[start:]
     view.seconds = time.monotonic() - began

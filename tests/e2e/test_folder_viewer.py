@@ -9,12 +9,8 @@ is checked is what the viewer page holds and draws.
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pydicom
 import pytest
@@ -24,26 +20,16 @@ from converter.validate.validator import load_launch_file, validate
 from tests.conftest import FIXTURE_DICOM
 from tests.e2e.conftest import Served, serve_process
 from tests.e2e.ohif import LOAD_TIMEOUT_MS, Viewer
+from tests.e2e.static_host import static_host
 
 pytestmark = pytest.mark.e2e
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """No access log on stderr."""
 
 
 @pytest.fixture(scope="module")
 def static_files() -> Iterator[str]:
     """fixtures/dicom over plain HTTP on 127.0.0.1, files as they are (a static host)."""
-    handler = functools.partial(_Quiet, directory=str(FIXTURE_DICOM))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with static_host(FIXTURE_DICOM) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,10 @@ does when the table has 16-bit entries).
 
 from __future__ import annotations
 
-import functools
 import re
 import shutil
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import data_store
 import numpy as np
@@ -37,6 +33,7 @@ from fixtures.orthanc import Orthanc
 from tests.conftest import FIXTURE_DICOM
 from tests.e2e.conftest import serve_process
 from tests.e2e.ohif import Viewer
+from tests.e2e.static_host import static_host
 
 pytestmark = [pytest.mark.e2e, pytest.mark.orthanc]
 
@@ -94,21 +91,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """No access log on stderr."""
-
-
 @pytest.fixture(scope="module")
 def static_files(corpus: Path) -> Iterator[str]:
-    handler = functools.partial(_Quiet, directory=str(corpus))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with static_host(corpus) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")
