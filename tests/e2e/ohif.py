@@ -40,6 +40,13 @@ JS_IMAGE_SHOWN = """() => {
                  && cs.cache.getImage(vp.getCurrentImageId()));
 }"""
 
+# The text of an error boundary ("Something went wrong" and what follows), or ''.
+JS_BOUNDARY = """() => {
+  const text = document.body ? document.body.innerText : '';
+  const at = text.search(/Something went wrong/i);
+  return at < 0 ? '' : text.slice(at, at + 300).replace(/\\s+/g, ' ');
+}"""
+
 # Show frame ``i`` and describe it: index, imageId, plane, VOI, decoded pixel mean, canvas mean.
 JS_SHOW = """async (i) => {
   const cs = window.cornerstone;

@@ -36,6 +36,8 @@ from typing import Any
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
+from tests.e2e.ohif import JS_BOUNDARY
+
 MAX_IMAGES = 24
 """Images judged per stack (evenly spaced, first and last included)."""
 SET_TIMEOUT_MS = 10_000
@@ -73,13 +75,6 @@ RETRIES = 2
 SETTLE_MS = 8_000
 """How long the first viewport may take before display sets are switched anyway (a study
 whose first set is no image never settles)."""
-
-# The text of an error boundary ("Something went wrong" and what follows), or ''.
-JS_BOUNDARY = """() => {
-  const text = document.body ? document.body.innerText : '';
-  const at = text.search(/Something went wrong/i);
-  return at < 0 ? '' : text.slice(at, at + 300).replace(/\\s+/g, ' ');
-}"""
 
 JS_SETS = """() => window.services.displaySetService.getActiveDisplaySets().map(d => ({
   uid: d.displaySetInstanceUID, series: d.SeriesInstanceUID, modality: d.Modality,

@@ -32,7 +32,7 @@ from converter.validate.validator import load_launch_file, validate
 from fixtures.orthanc import Orthanc
 from tests.conftest import FIXTURE_DICOM
 from tests.e2e.conftest import serve_process
-from tests.e2e.ohif import Viewer
+from tests.e2e.ohif import JS_BOUNDARY, Viewer
 from tests.e2e.static_host import static_host
 
 pytestmark = [pytest.mark.e2e, pytest.mark.orthanc]
@@ -67,8 +67,6 @@ IMPLICIT_VR_NOTE = re.compile(r"^console error: Invalid vr type (xs|ox) - using 
 """What dcmjs in the viewer logs reading the implicit VR OT-PAL-8-face.dcm itself (the
 dictionary's "US or SS"/"OB or OW"), as an error although it reads on; not about the
 launch file."""
-
-JS_ERROR_BOUNDARY = """() => document.body.innerText.includes('Something went wrong')"""
 
 
 def expected_rgb(path: Path) -> np.ndarray:
@@ -140,7 +138,7 @@ def test_whole_file_opens_and_palette_images_show(
             served.origin, f"{served.origin}/launch/{name}", face.StudyInstanceUID
         )  # the whole file: every study opened
         viewer.open(whole)
-        assert not viewer.page.evaluate(JS_ERROR_BOUNDARY)
+        assert not viewer.page.evaluate(JS_BOUNDARY)
         for file_name in PALETTE_FILES:
             ds = pydicom.dcmread(DATA / file_name, stop_before_pixels=True, force=True)
             decoded = viewer.page.evaluate(JS_DECODED, [ds.SOPInstanceUID, STEP])
@@ -151,5 +149,5 @@ def test_whole_file_opens_and_palette_images_show(
             )
             sample = np.array(decoded["sample"]).reshape(-1, 3)
             assert np.abs(sample - expected[::STEP]).max() <= 1, file_name
-        assert not viewer.page.evaluate(JS_ERROR_BOUNDARY)
+        assert not viewer.page.evaluate(JS_BOUNDARY)
         assert [e for e in viewer.errors if not IMPLICIT_VR_NOTE.search(e)] == []
