@@ -1,5 +1,5 @@
 """Option handling shared by the commands: the server, the filters, ``-o`` and its store,
-sharding, and how SIGTERM stops a command.
+and sharding.
 
 One place for these rules so ``snapshot`` and ``folder`` write their output the same way
 (one launch file, stdout, or a folder of per-study files with ``index.json``).
@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import signal
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
 
 from converter.cli.console import Ui
 from converter.errors import UsageError
@@ -125,25 +123,3 @@ def open_store(
         warn=ui.warn,
         sink=write_stdout,
     )
-
-
-def restore_sigterm(handler: Any) -> None:
-    """Put back the caller's SIGTERM handler (``main`` also runs in-process, e.g. in tests)."""
-    import threading
-
-    if threading.current_thread() is threading.main_thread() and handler is not None:
-        signal.signal(signal.SIGTERM, handler)
-
-
-def interrupt_on_sigterm() -> None:
-    """``kill`` stops a command like Ctrl-C (``snapshot``: finished files kept and indexed,
-    nothing partial; ``serve``: a clean shutdown). ``main`` restores the old handler."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
