@@ -19,8 +19,8 @@ from typing import Any
 import requests
 
 from converter.errors import UsageError, arg
-from converter.folder.reader import FolderResult
 from converter.folder.reader import read_folder as _read_folder
+from converter.folder.result import FolderResult
 from converter.launch.urls import choose_urls
 from converter.mapping.mapper import Warn
 from converter.output.choose import open_output, resolve_output
