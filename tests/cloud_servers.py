@@ -74,6 +74,8 @@ class Behaviour:
     """Requests an action may make at once before the rate applies."""
     busy: tuple[int, ...] = ()
     """Statuses the first requests to each metadata path get, in turn, before an answer."""
+    root: str = "/dicom-web"
+    """The DICOMweb root path; the WADO-URI service is ``wado`` next to its last segment."""
 
 
 # -- presets, each from its documentation ------------------------------------------
@@ -121,6 +123,7 @@ DCM4CHEE = Behaviour(
     # requested"; BulkDataURIs are built from the request's base URL.
     results_max=500,
     bulkdata_all=True,
+    root="/dcm4chee-arc/aets/DCM4CHEE/rs",
 )
 ORTHANC_NUMBERS = Behaviour("orthanc-numbers", binary_numbers=True)
 
@@ -131,7 +134,6 @@ class CloudServer:
 
     url: str
     behaviour: Behaviour
-    root: str = "/dicom-web"
     served: list[tuple[str, int]] = field(default_factory=list)
     bulk: dict[str, bytes | str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -139,7 +141,7 @@ class CloudServer:
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def dicomweb(self) -> str:
-        return self.url + self.root
+        return self.url + self.behaviour.root
 
     def statuses(self, pattern: str = "") -> list[int]:
         """The statuses of the answers to paths matching ``pattern``, in order."""
@@ -197,8 +199,9 @@ def cloud_server(upstream: str, behaviour: Behaviour) -> Iterator[CloudServer]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            parts = urlsplit(self.path)
             b = state.behaviour
+            self.path = _upstream_path(self.path, b.root)
+            parts = urlsplit(self.path)
             if b.rate is not None and state.throttled(action_of(parts.path)):
                 body = {"__type": "ThrottlingException", "message": "Rate exceeded"}
                 return self._json(429, body)
@@ -352,6 +355,15 @@ def cloud_server(upstream: str, behaviour: Behaviour) -> Iterator[CloudServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _upstream_path(path: str, root: str) -> str:
+    """A path under the proxy's own root as Orthanc's (``/dicom-web``, ``/wado``)."""
+    wado = root.rpartition("/")[0] + "/wado"
+    for mine, orthanc in ((root, "/dicom-web"), (wado, "/wado")):
+        if path == mine or path.startswith((mine + "/", mine + "?")):
+            return orthanc + path[len(mine) :]
+    return path
 
 
 def _numbers(vr: str, data: bytes) -> list[int]:

@@ -11,10 +11,12 @@ reaching them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from converter.cli import main
 from fixtures.orthanc import Orthanc
@@ -216,3 +218,20 @@ def test_orthanc_studies_metadata_modes(
     url = orthanc_mode.dicomweb_url
     assert main(["snapshot", url, *FIXED, "--workers", "1", "-q", "-o", str(out)]) == 0
     assert out.read_bytes() == plain
+
+
+def test_dcm4chee_paths(
+    orthanc: Orthanc, plain: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Root ``.../aets/DCM4CHEE/rs``: without ``--wado-uri-root`` the instance URLs name
+    ``.../aets/DCM4CHEE/wado`` next to it, and they answer."""
+    with cloud_server(orthanc.url, DCM4CHEE) as server:
+        out = tmp_path / "all.json"
+        code = main(["snapshot", server.dicomweb(), "-q", "-o", str(out)])
+        wado = server.dicomweb().rpartition("/")[0] + "/wado"
+        assert code == 0
+        written = out.read_bytes()
+        assert written == plain.replace(b"http://viewer.example/wado", wado.encode())
+        first = json.loads(written)["studies"][0]["series"][0]["instances"][0]["url"]
+        answer = requests.get(first.removeprefix("dicomweb:"), timeout=30)
+        assert answer.status_code == 200 and answer.content[128:132] == b"DICM"
