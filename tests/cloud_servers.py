@@ -11,9 +11,8 @@ served), binary values left out of metadata or sent as arrays of numbers, no
 study-level metadata, throttling above a request rate, and answers of a busy
 service. No monkeypatching: the code under test talks HTTP to it like to any server.
 
-Searches are paged here, not by Orthanc: the proxy asks Orthanc for every match
-once and cuts the page itself, so a cap or an offset means exactly what the
-documentation says whatever Orthanc does with ``limit``.
+Searches are paged here (every match asked from Orthanc, the page cut by the proxy),
+so a cap or an offset means exactly what the documentation says.
 """
 
 from __future__ import annotations
@@ -76,6 +75,10 @@ class Behaviour:
     """Statuses the first requests to each metadata path get, in turn, before an answer."""
     root: str = "/dicom-web"
     """The DICOMweb root path; the WADO-URI service is ``wado`` next to its last segment."""
+    wado_uri: bool = True
+    """A WADO-URI service (``wado`` next to the root); without one, it answers 404. A
+    snapshot reads metadata only, so the launch file is the same either way; the viewer
+    needs ``--image-urls wadors|auto`` (issue 14) to show such a server's images."""
 
 
 # -- presets, each from its documentation ------------------------------------------
@@ -90,6 +93,7 @@ GOOGLE = Behaviour(
     limit_default=100,
     offset_max=1_000_000,
     bulkdata_all=True,
+    wado_uri=False,
 )
 AZURE = Behaviour(
     "azure",
@@ -98,23 +102,26 @@ AZURE = Behaviour(
     # query results, a 204 (no content)"; "If the requested query response limit is
     # outside of the acceptable range, a bad request is returned"; metadata "doesn't
     # return attributes" of VR OB, OD, OF, OL, OV, OW, UN; 424 Failed Dependency and
-    # 503 Service Unavailable "busy. Try again later".
+    # 503 Service Unavailable "busy. Try again later"; its services list no WADO-URI.
     limit_max=200,
     limit_over="400",
     limit_default=100,
     empty_204=True,
     drop_binary=True,
+    wado_uri=False,
 )
 AWS = Behaviour(
     "aws",
     # docs.aws.amazon.com/healthimaging/latest/devguide/dicomweb-search.html: QIDO-RS
     # "can return a maximum of 10,000 records"; dicomweb-retrieve.html: WADO-RS "at the
     # series and instance levels" (no study-level metadata; the answer to one is not
-    # documented: 404 here); throttling-limits.html: 50 tps per DICOMweb action.
+    # documented: 404 here); throttling-limits.html: 50 tps per DICOMweb action; no
+    # WADO-URI.
     records_max=10_000,
     study_metadata=404,
     rate=50.0,
     burst=100,
+    wado_uri=False,
 )
 DCM4CHEE = Behaviour(
     "dcm4chee",
@@ -125,7 +132,7 @@ DCM4CHEE = Behaviour(
     bulkdata_all=True,
     root="/dcm4chee-arc/aets/DCM4CHEE/rs",
 )
-ORTHANC_NUMBERS = Behaviour("orthanc-numbers", binary_numbers=True)
+ORTHANC_NUMBERS = Behaviour("orthanc-numbers", binary_numbers=True)  # newer DICOMweb plugins
 
 
 @dataclass
@@ -146,6 +153,9 @@ class CloudServer:
     def statuses(self, pattern: str = "") -> list[int]:
         """The statuses of the answers to paths matching ``pattern``, in order."""
         return [status for path, status in self.served if re.search(pattern, path)]
+
+    def requests_to(self, pattern: str) -> list[str]:
+        return [path for path, _ in self.served if re.search(pattern, path)]
 
     def record(self, path: str, status: int) -> None:
         with self._lock:
@@ -205,6 +215,8 @@ def cloud_server(upstream: str, behaviour: Behaviour) -> Iterator[CloudServer]:
             if b.rate is not None and state.throttled(action_of(parts.path)):
                 body = {"__type": "ThrottlingException", "message": "Rate exceeded"}
                 return self._json(429, body)
+            if parts.path == "/wado" and not b.wado_uri:
+                return self._json(404, {"message": "no WADO-URI service"})
             if parts.path.startswith(BULK):
                 return self._bulk(parts.path)
             if METADATA.search(parts.path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -113,8 +114,9 @@ def test_google_caps(
 ) -> None:
     """At Google's documented caps a page of 500 is taken as it is; scaled down to a limit
     to 100, the tool shrinks its pages step by step (500, 200, 100) as for Azure."""
-    code, written, err, _ = through(orthanc, GOOGLE, tmp_path, capsys)
+    code, written, err, server = through(orthanc, GOOGLE, tmp_path, capsys)
     assert code == 0 and written == plain, err
+    assert not server.requests_to("/wado")  # it has none (404): the snapshot never asks
     code, written, err, server = through(orthanc, scaled(GOOGLE, limit_max=100), tmp_path, capsys)
     assert code == 0, err
     assert written == plain
@@ -235,3 +237,65 @@ def test_dcm4chee_paths(
         first = json.loads(written)["studies"][0]["series"][0]["instances"][0]["url"]
         answer = requests.get(first.removeprefix("dicomweb:"), timeout=30)
         assert answer.status_code == 200 and answer.content[128:132] == b"DICM"
+
+
+# -- the real-world corpus: palettes, icons, small binary values ------------------------
+
+
+def without_bulk(document: Any) -> Any:
+    """``document`` with every BulkDataURI (which names the server it came from) as ``*``."""
+    if isinstance(document, dict):
+        if "BulkDataURI" in document:
+            return {**document, "BulkDataURI": "*"}
+        return {key: without_bulk(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [without_bulk(value) for value in document]
+    return document
+
+
+def left_out(plain: Any, got: Any, where: str = "") -> list[str]:
+    """Where ``got`` differs from ``plain`` other than by leaving out an element that
+    ``plain`` has as a BulkDataURI or empty (a binary value the server does not send)."""
+    if isinstance(plain, dict) and isinstance(got, dict):
+        problems = [f"{where}.{key}: added" for key in got.keys() - plain.keys()]
+        for key, value in plain.items():
+            if key in got:
+                problems += left_out(value, got[key], f"{where}.{key}")
+            elif not (value is None or (isinstance(value, dict) and "BulkDataURI" in value)):
+                problems.append(f"{where}.{key}: left out, was {str(value)[:60]}")
+        return problems
+    if isinstance(plain, list) and isinstance(got, list) and len(plain) == len(got):
+        return [
+            p
+            for i, (a, b) in enumerate(zip(plain, got, strict=True))
+            for p in left_out(a, b, f"{where}[{i}]")
+        ]
+    return [] if plain == got else [f"{where}: {str(plain)[:60]} != {str(got)[:60]}"]
+
+
+@pytest.mark.parametrize("behaviour", [GOOGLE, AZURE], ids=lambda b: b.name)
+def test_real_world_corpus(
+    realworld_orthanc: Orthanc,
+    behaviour: Behaviour,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Real files (palette colour images, icons, small binary values): through Google's
+    BulkDataURIs the same launch file but for the URIs; through Azure, which leaves binary
+    values out of metadata, the same but for those elements (palette tables, which OHIF
+    needs, are fetched from each instance's own header as from Orthanc)."""
+    baseline = tmp_path / "plain.json"
+    args = [*FIXED, "--page-size", "200", "-q"]
+    assert main(["snapshot", realworld_orthanc.dicomweb_url, *args, "-o", str(baseline)]) == 0
+    plain_doc = json.loads(baseline.read_bytes())
+    capsys.readouterr()
+    code, written, err, _ = through(
+        realworld_orthanc, behaviour, tmp_path, capsys, "--page-size", "200"
+    )
+    assert code == 0, err
+    got = json.loads(written)
+    assert b"InlineBinary" in baseline.read_bytes()  # palette tables, inline
+    if behaviour is GOOGLE:
+        assert without_bulk(got) == without_bulk(plain_doc)
+    else:
+        assert left_out(plain_doc, got) == []

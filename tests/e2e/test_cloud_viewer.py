@@ -27,7 +27,13 @@ from tests.e2e.ohif import JS_BOUNDARY, Viewer
 pytestmark = [pytest.mark.e2e, pytest.mark.orthanc]
 
 HARSHEST = replace(
-    GOOGLE, name="harshest", limit_max=200, empty_204=True, results_max=2, busy=(503,)
+    GOOGLE,
+    name="harshest",
+    limit_max=200,
+    empty_204=True,
+    results_max=2,
+    busy=(503,),
+    wado_uri=True,  # Google has none: False once snapshot has --image-urls auto (issue 14)
 )
 
 # Put display set ``uid`` into the first viewport and describe the image it then shows.
