@@ -173,7 +173,9 @@ def test_aws_throttling(
     )
     assert code == 0, err
     assert written == plain
-    assert 429 in server.statuses()
+    throttled = server.statuses().count(429)
+    assert throttled > 0
+    print(f"aws at 5 requests/s: {throttled} of {len(server.served)} requests got 429")
 
 
 # -- binary values -----------------------------------------------------------------
