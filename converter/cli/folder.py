@@ -144,7 +144,7 @@ def cmd_folder(args: argparse.Namespace, ui: Ui) -> int:
 
     shard = shard_of(args, ui)
     output = check_output(args, shard)
-    path = output[1]
+    path = output.path
 
     prefix = check_prefix(args.url_prefix)
     with _FileProgress(ui) as progress:

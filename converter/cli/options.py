@@ -1,5 +1,5 @@
 """Option handling shared by the commands: the server, the filters, ``-o`` and its store,
-sharding, and how SIGTERM stops a command.
+and sharding.
 
 One place for these rules so ``snapshot`` and ``folder`` write their output the same way
 (one launch file, stdout, or a folder of per-study files with ``index.json``).
@@ -10,17 +10,15 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import signal
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
 
 from converter.cli.console import Ui
-from converter.errors import OutputError, UsageError
-from converter.launch.urls import InstanceUrls, TemplateUrls, WadoUriUrls, default_wado_uri_root
-from converter.output.store import INDEX_NAME, SingleFile, Store, StudyFolder
-from converter.output.targets import LocalTarget, Target, is_remote, open_target
+from converter.errors import UsageError
+from converter.launch.urls import InstanceUrls, choose_urls
+from converter.output.choose import Output, open_output, resolve_output
+from converter.output.store import Store
 from converter.snapshot.selection import Shard
 from converter.source.client import DicomWebSource
 from converter.source.query import StudyFilter
@@ -42,13 +40,9 @@ def study_filter(args: argparse.Namespace) -> StudyFilter:
 
 
 def instance_urls(args: argparse.Namespace, source: DicomWebSource) -> InstanceUrls:
-    if args.url_template:
-        if args.wado_uri_root:
-            raise UsageError("give --url-template or --wado-uri-root, not both")
-        return TemplateUrls(args.url_template, args.document_url_template)
-    if args.document_url_template:
-        raise UsageError("--document-url-template goes with --url-template")
-    return WadoUriUrls((args.wado_uri_root or default_wado_uri_root(source.root)).rstrip("/"))
+    return choose_urls(
+        source.root, args.url_template, args.document_url_template, args.wado_uri_root
+    )
 
 
 def credentials_of(args: argparse.Namespace) -> Credentials:
@@ -88,23 +82,6 @@ def open_source(args: argparse.Namespace, ui: Ui) -> DicomWebSource:
     )
 
 
-def local_output(output: str) -> tuple[str, Path | None]:
-    """("stdout" | "file" | "folder", path), checked before any request is made."""
-    if output == "-":
-        return "stdout", None
-    path = Path(output)
-    if output.endswith(("/", os.sep)) or path.is_dir():
-        if path.exists() and not path.is_dir():
-            raise OutputError(f"{path} exists and is not a folder")
-        parent = path.resolve().parent
-        if not parent.is_dir():
-            raise OutputError(f"cannot create {path}: folder {parent} does not exist")
-        return "folder", path
-    if not (path.parent if str(path.parent) else Path(".")).is_dir():
-        raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
-    return "file", path
-
-
 def write_stdout(data: bytes) -> None:
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
@@ -126,69 +103,23 @@ def shard_of(args: argparse.Namespace, ui: Ui) -> Shard:
     return shard
 
 
-Output = tuple[str, Path | None, Target | None]
-"""(``stdout`` | ``file`` | ``folder``, local path, folder target) of an ``-o`` value."""
-
-
 def check_output(args: argparse.Namespace, shard: Shard) -> Output:
     """Resolve and check ``-o`` (and the options that need a folder) before any work."""
-    folder: Target | None = None
-    if is_remote(args.output):
-        kind, path = "folder", None
-        folder = open_target(args.output)
-    else:
-        kind, path = local_output(args.output)
-    if args.gzip and kind != "folder":
-        raise UsageError("--gzip goes with folder output (-o DIR/)")
-    if shard.count > 1 and kind != "folder":
-        raise UsageError(
-            "--shard goes with folder output (-o DIR/ or a storage URL): "
-            "each shard writes its own study files and index"
-        )
-    return kind, path, folder
+    return resolve_output(args.output, gzip=args.gzip, sharded=shard.count > 1)
 
 
 def open_store(
     args: argparse.Namespace, ui: Ui, shard: Shard, output: Output, order: list[str], *, force: bool
 ) -> tuple[Store, str]:
     """The store ``-o`` asked for (one file, or a folder with this shard's index) and its name."""
-    kind, path, folder = output
-    if kind != "folder":
-        target = "stdout" if path is None else str(path.resolve())
-        return SingleFile(path, order, args.indent, sink=write_stdout), target
-    if folder is None:
-        assert path is not None
-        folder = LocalTarget(path)
-    index_name = INDEX_NAME if shard.count == 1 else f"index-{shard.index}-of-{shard.count}.json"
-    store = StudyFolder(
-        folder,
-        compress=args.gzip,
+    return open_output(
+        output,
+        order,
+        gzip=args.gzip,
         force=force,
         indent=args.indent,
-        index_name=index_name,
+        index_name=shard.index_name,
         owns=shard.owns,
         warn=ui.warn,
+        sink=write_stdout,
     )
-    return store, folder.description
-
-
-def restore_sigterm(handler: Any) -> None:
-    """Put back the caller's SIGTERM handler (``main`` also runs in-process, e.g. in tests)."""
-    import threading
-
-    if threading.current_thread() is threading.main_thread() and handler is not None:
-        signal.signal(signal.SIGTERM, handler)
-
-
-def interrupt_on_sigterm() -> None:
-    """``kill`` stops a command like Ctrl-C (``snapshot``: finished files kept and indexed,
-    nothing partial; ``serve``: a clean shutdown). ``main`` restores the old handler."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)

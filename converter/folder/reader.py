@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from converter.errors import InputError, UnreadableFileError, UsageError
+from converter.errors import InputError, UnreadableFileError, UsageError, arg
 from converter.folder.part10 import BulkData, read_header
+from converter.launch.encoding import launch_file
 from converter.launch.model import Study, build_study
 from converter.mapping.mapper import map_dataset
 from converter.mapping.palette import repair, tagged_problem
@@ -48,7 +49,7 @@ _MIN_FILES_PER_WORKER = 64
 
 
 def check_prefix(prefix: str) -> str:
-    """The ``--url-prefix``: an http(s) URL or a relative path, ending with ``/``.
+    """The ``url_prefix``: an http(s) URL or a relative path, ending with ``/``.
 
     A viewer fetches the files with XHR, so other schemes cannot work; a query
     or fragment would end up in front of the file path; credentials would be
@@ -58,19 +59,19 @@ def check_prefix(prefix: str) -> str:
     parts = urlsplit(prefix)
     if parts.scheme and parts.scheme not in ("http", "https"):
         raise UsageError(
-            f"--url-prefix {prefix!r}: use an http(s) URL or a relative path "
+            f"{arg('url_prefix')} {prefix!r}: use an http(s) URL or a relative path "
             "(the viewer fetches the files over HTTP)"
         )
     if parts.scheme and not parts.netloc:
-        raise UsageError(f"--url-prefix {prefix!r} has no host")
+        raise UsageError(f"{arg('url_prefix')} {prefix!r} has no host")
     if parts.username or parts.password:
         raise UsageError(
-            "--url-prefix must not contain credentials: they would be written "
+            f"{arg('url_prefix')} must not contain credentials: they would be written "
             "into the launch file for every viewer to read"
         )
     if parts.query or parts.fragment or "?" in prefix or "#" in prefix:
         raise UsageError(
-            f"--url-prefix {prefix!r}: no query or fragment; the file path is appended to it"
+            f"{arg('url_prefix')} {prefix!r}: no query or fragment; the file path is appended to it"
         )
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
@@ -203,7 +204,7 @@ def load(job: _Job, relative: str) -> _Loaded:
         if "BulkDataURI" in document:
             notes.append(
                 "encapsulated document written as a BulkDataURI "
-                "(--no-inline-documents): OHIF cannot open it"
+                "(documents not inlined): OHIF cannot open it"
             )
         elif len(document.get("InlineBinary") or "") * 3 // 4 > LARGE_DOCUMENT:
             notes.append(
@@ -237,7 +238,7 @@ def _results(job: _Job, files: list[str], jobs: int) -> Iterator[_Loaded]:
     except BrokenProcessPool as exc:  # a process killed, e.g. out of memory
         raise InputError(
             "a process reading files stopped unexpectedly; run again with "
-            "--jobs 1 to see which file stops it"
+            f"{arg('jobs=1')} to see which file stops it"
         ) from exc
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: no waiting for the rest
@@ -275,6 +276,10 @@ class FolderResult:
     duplicates: list[Duplicate] = field(default_factory=list)
     warnings: dict[str, list[str]] = field(default_factory=dict)
     """Warning text -> the files it was raised for (in file order)."""
+
+    def document(self) -> dict[str, Any]:
+        """The launch file of these studies: ``{"studies": [...]}``."""
+        return launch_file(self.studies)
 
 
 def _study_key(study: Study) -> tuple[str, str, str]:

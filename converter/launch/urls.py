@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from converter.errors import UsageError
+from converter.errors import UsageError, arg
 from converter.uids import quote_uid
 
 
@@ -56,10 +56,10 @@ class WadoUriUrls:
     def __post_init__(self) -> None:
         parts = urlsplit(self.root)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise UsageError(f"--wado-uri-root {self.root!r} is not an http(s) URL")
+            raise UsageError(f"{arg('wado_uri_root')} {self.root!r} is not an http(s) URL")
         if parts.username or parts.password:
             raise UsageError(
-                "--wado-uri-root must not contain credentials: they would be written "
+                f"{arg('wado_uri_root')} must not contain credentials: they would be written "
                 "into the launch file for every viewer to read"
             )
 
@@ -92,8 +92,8 @@ class TemplateUrls:
 
     def __post_init__(self) -> None:
         for name, text in (
-            ("--url-template", self.template),
-            ("--document-url-template", self.document_template),
+            (arg("url_template"), self.template),
+            (arg("document_url_template"), self.document_template),
         ):
             if text is None:
                 continue
@@ -120,6 +120,22 @@ class TemplateUrls:
         return self.document_template.format(
             study=quote_uid(study), series=quote_uid(series), instance=quote_uid(instance)
         )
+
+
+def choose_urls(
+    dicomweb_root: str,
+    template: str | None = None,
+    document_template: str | None = None,
+    wado_uri_root: str | None = None,
+) -> InstanceUrls:
+    """The URLs asked for: a template, else WADO-URI at ``wado_uri_root`` or beside the root."""
+    if template:
+        if wado_uri_root:
+            raise UsageError(f"give {arg('url_template')} or {arg('wado_uri_root')}, not both")
+        return TemplateUrls(template, document_template)
+    if document_template:
+        raise UsageError(f"{arg('document_url_template')} goes with {arg('url_template')}")
+    return WadoUriUrls((wado_uri_root or default_wado_uri_root(dicomweb_root)).rstrip("/"))
 
 
 def frame_url(url: str, frame: int) -> str:

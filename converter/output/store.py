@@ -67,13 +67,11 @@ def gzip_bytes(data: bytes) -> bytes:
 
 
 @dataclass
-class SingleFile:
-    """All studies in one launch file (or stdout), written once at the end in selection order."""
+class InMemory:
+    """Every study kept in memory until the end, in selection order: the launch file as a
+    document (``{"studies": [...]}``) for a caller that wants it, not a file."""
 
-    path: Path | None
     order: list[str]
-    indent: int | None = None
-    sink: Callable[[bytes], None] | None = None
     studies: dict[str, Study] = field(default_factory=dict)
 
     def up_to_date(self, study_uid: str, server_instances: int | None) -> bool:
@@ -83,8 +81,29 @@ class SingleFile:
         self.studies[study.uid] = study
         return 0
 
+    def ordered(self) -> list[Study]:
+        return [self.studies[u] for u in self.order if u in self.studies]
+
+    def document(self) -> dict[str, Any]:
+        return launch_file(self.ordered())
+
     def close(self) -> int:
-        ordered = [self.studies[u] for u in self.order if u in self.studies]
+        return 0
+
+    def abort(self) -> None:
+        """Nothing was written anywhere."""
+
+
+@dataclass
+class SingleFile(InMemory):
+    """All studies in one launch file (or stdout), written once at the end in selection order."""
+
+    path: Path | None = None
+    indent: int | None = None
+    sink: Callable[[bytes], None] | None = None
+
+    def close(self) -> int:
+        ordered = self.ordered()
         if not ordered:
             return 0  # every study failed: no file rather than an empty one
         data = dumps(launch_file(ordered), indent=self.indent)

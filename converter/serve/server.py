@@ -37,7 +37,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from converter.errors import ConverterError, UsageError
+from converter.errors import ConverterError, UsageError, arg
 from converter.serve import proxy
 from converter.serve.http_handler import LAUNCH_PREFIX, LOOPBACK_HOSTS, Handler, HttpServer
 from converter.serve.launch_files import find_launch_files, first_url, one_study, read_launch
@@ -83,13 +83,15 @@ class Server:
         if options.viewer_base is not None:
             parts = urlsplit(options.viewer_base)
             if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise UsageError(f"--viewer-base {options.viewer_base!r} is not an http(s) URL")
+                raise UsageError(
+                    f"{arg('viewer_base')} {options.viewer_base!r} is not an http(s) URL"
+                )
         try:
             self.httpd = HttpServer(("127.0.0.1", options.port), Handler, self)
         except OSError as exc:
             raise ConverterError(
                 f"cannot listen on 127.0.0.1:{options.port}: {exc.strerror} "
-                "(give --port N, or --port 0 for any free port)"
+                f"(give {arg('port=N')}, or {arg('port=0')} for any free port)"
             ) from exc
         self.port: int = self.httpd.server_address[1]
         self.origin = f"http://127.0.0.1:{self.port}"

@@ -17,7 +17,10 @@ from typing import Any
 from converter.errors import (
     ConverterError,
     MappingError,
+    NotFoundError,
+    OutputError,
     ServerError,
+    UnsafeUidError,
 )
 from converter.launch.model import Study, build_study
 from converter.launch.urls import InstanceUrls
@@ -26,7 +29,7 @@ from converter.mapping.mapper import Warn, map_datasets
 from converter.mapping.ps3_18 import first_value
 from converter.output.store import Store
 from converter.snapshot.palette_fetch import repair_palettes
-from converter.snapshot.report import Events, Report
+from converter.snapshot.report import Events, SnapshotReport, StudyFailure
 from converter.snapshot.selection import (
     STUDY_REQUEST_MAX,
     PlannedStudy,
@@ -57,7 +60,7 @@ class _Job:
     pending: int = 0
     listed: bool = False
     queued: bool = False
-    error: str | None = None
+    error: ConverterError | None = None
 
 
 class StudyPool:
@@ -83,7 +86,7 @@ class StudyPool:
         self.keep_private = keep_private
         self.warn = warn
         self.events = events
-        self.report = Report()
+        self.report = SnapshotReport()
         self.inflight: dict[Future[Any], tuple[_Job, int]] = {}
         self.writing: dict[Future[tuple[Study | None, int]], _Job] = {}
 
@@ -109,7 +112,9 @@ class StudyPool:
         try:
             mapped = map_datasets(datasets, keep_private=self.keep_private, warn=series_warn)
         except MappingError as exc:
-            raise MappingError(f"series {series_uid}: {exc}", tag=exc.tag, vr=exc.vr) from exc
+            raise MappingError(
+                f"series {series_uid}: {exc.message}", tag=exc.tag, vr=exc.vr
+            ) from exc
         if not mapped:
             series_warn("the server lists this series but returned no instance metadata; skipped")
         # Identity, duplicates: see converter/mapping/integrity.py.
@@ -166,7 +171,7 @@ class StudyPool:
         try:
             job.series = listed_series(records, job.study.uid, study_warn)
         except ConverterError as exc:  # a series that cannot be asked for: study incomplete
-            job.error = str(exc)
+            job.error = exc
             return
         job.pending = len(job.series)
         for index, series_uid in enumerate(job.series):
@@ -178,7 +183,7 @@ class StudyPool:
         uid = job.study.uid
         groups = [job.results[i] for i in range(len(job.series)) if job.results.get(i)]
         if job.error is None and not groups:
-            job.error = "no instance metadata on the server"
+            job.error = NotFoundError("no instance metadata on the server")
         if job.error is not None:
             return None, 0
         try:
@@ -186,7 +191,7 @@ class StudyPool:
             study = build_study(groups, self.urls, study_uid=uid)
             return study, self.store.write(study)
         except ConverterError as exc:
-            job.error = str(exc)
+            job.error = exc
             return None, 0
 
     def _finish(self, job: _Job, outcome: tuple[Study | None, int] = (None, 0)) -> None:
@@ -195,10 +200,10 @@ class StudyPool:
         study, written = outcome
         self.report.bytes += written
         if job.error is not None or study is None:
-            job.error = job.error or "not written"
-            self.report.failed.append((uid, job.error))
+            error = job.error or OutputError("not written")
+            self.report.failures.append(StudyFailure(uid, error))
             if self.events:
-                self.events.study(uid, "failed", 0, job.error)
+                self.events.study(uid, "failed", 0, str(error))
             return
         count = int(study.fields["NumInstances"])
         if job.study.instances is not None and count != job.study.instances and self.warn:
@@ -211,7 +216,7 @@ class StudyPool:
         if self.events:
             self.events.study(uid, "written", count)
 
-    def run(self, studies: Iterable[PlannedStudy]) -> Report:
+    def run(self, studies: Iterable[PlannedStudy]) -> SnapshotReport:
         started = time.monotonic()
         todo: Iterator[PlannedStudy] = iter(studies)
         window = max(2, self.workers * 2)  # studies in flight: bounds memory in folder mode
@@ -235,9 +240,10 @@ class StudyPool:
                     job = _Job(study)
                     if not is_safe_uid(study.uid):
                         # Never put it into a request path or a file name (converter.uids).
-                        job.error = (
+                        job.error = UnsafeUidError(
                             f"the server lists a study whose UID {shown(study.uid)} is "
-                            f"{UNSAFE}; skipped"
+                            f"{UNSAFE}; skipped",
+                            uid=study.uid,
                         )
                         self._finish(job)
                         continue
@@ -283,7 +289,7 @@ class StudyPool:
             result = future.result()
         except ConverterError as exc:
             if job.error is None:
-                job.error = str(exc)
+                job.error = exc
             if index >= 0:
                 job.pending -= 1
             job.listed = True

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from converter.errors import NotFoundError, ServerError
+from converter.errors import NotFoundError, ServerError, UsageError, arg
 from converter.mapping.ps3_18 import first_value
 from converter.source import paging
 from converter.source.answers import check_datasets, load_json
@@ -74,6 +74,11 @@ class DicomWebSource:
         Attempts and backoff for transient failures.
     warn:
         Receives server ``Warning`` headers (PS3.18 6.7.1.2: results were capped).
+    session:
+        Your own :class:`requests.Session` (custom auth, proxies, client
+        certificates), used as it is for every request from every worker
+        thread; it is never changed. Without it each thread gets its own
+        session with ``credentials`` and ``verify``, which cannot be given too.
     """
 
     def __init__(
@@ -85,8 +90,17 @@ class DicomWebSource:
         verify: bool | str = True,
         retry: RetryPolicy | None = None,
         warn: Warn | None = None,
+        session: requests.Session | None = None,
     ) -> None:
         self.root, from_url = split_credentials(url)
+        if session is not None and (
+            credentials is not None or from_url is not None or verify is not True
+        ):
+            raise UsageError(
+                f"give {arg('session')} or credentials and {arg('verify')}, not both: "
+                "set them on the session"
+            )
+        self._own_session = session
         creds = credentials or Credentials()
         if from_url is not None and creds.user is None:
             creds = Credentials(from_url[0], from_url[1], creds.token, creds.headers)
@@ -104,7 +118,10 @@ class DicomWebSource:
     # -- sessions --------------------------------------------------------------
 
     def session(self) -> requests.Session:
-        """This thread's session (one per worker: connections are reused, never shared)."""
+        """This thread's session (one per worker: connections are reused, never shared),
+        or the caller's own session."""
+        if self._own_session is not None:
+            return self._own_session
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = Session()
@@ -122,7 +139,6 @@ class DicomWebSource:
                 session.headers[name] = value
             session.headers["User-Agent"] = "dicomweb2ohif"
             session.verify = self.verify
-            session.hooks["response"].append(self._on_response)
             self._local.session = session
         return session
 
@@ -173,7 +189,7 @@ class DicomWebSource:
                     error = transient.error
                     if attempt > 1:
                         error = ServerError(
-                            f"{error} (after {attempt} attempts)",
+                            f"{error.message} (after {attempt} attempts)",
                             url=error.url,
                             status=error.status,
                             body=error.body,
@@ -186,6 +202,12 @@ class DicomWebSource:
         and error messages, for the modules that fetch more than metadata."""
         return self._call(url, fn)
 
+    def _no_answer(self, shown: str) -> ServerError:
+        return ServerError(
+            f"no answer from {shown} within {self.timeout:g} s (raise {arg('timeout')}?)",
+            url=shown,
+        )
+
     def _once(self, url: str, fn: Callable[[], T], check: Callable[[T], str | None] | None) -> T:
         shown = redact(url)
         try:
@@ -195,7 +217,8 @@ class DicomWebSource:
             status = response.status_code if response is not None else None
             body = excerpt(self._hide_secrets(response.text)) if response is not None else ""
             hint = {
-                401: "the server wants credentials (--user, --token, or user:password@ in the URL)",
+                401: f"the server wants credentials ({arg('credentials')}, or user:password@ "
+                "in the URL)",
                 403: "the credentials were refused",
                 404: "check the DICOMweb root URL and the UIDs",
             }.get(status or 0, "")
@@ -219,20 +242,10 @@ class DicomWebSource:
         except requests.exceptions.SSLError as exc:
             raise ServerError(tls_message(shown, exc), url=shown) from exc
         except requests.Timeout as exc:
-            raise Transient(
-                ServerError(
-                    f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)",
-                    url=shown,
-                )
-            ) from exc
+            raise Transient(self._no_answer(shown)) from exc
         except requests.ConnectionError as exc:
             if stalled_in_body(exc):  # requests reports a read timeout inside the body this way
-                raise Transient(
-                    ServerError(
-                        f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)",
-                        url=shown,
-                    )
-                ) from exc
+                raise Transient(self._no_answer(shown)) from exc
             if never_connected(exc):
                 error = ServerError(
                     f"cannot connect to {shown}: is the server running and the URL right? "
@@ -287,51 +300,18 @@ class DicomWebSource:
         max_studies: int | None = None,
         repeated: set[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every matching study once, paging with ``limit``/``offset`` (PS3.18 8.3.4.4).
-
-        Stops when a page is empty, or short without a ``Warning`` announcing more; page
-        sizes and offsets a server refuses: :mod:`converter.source.paging`. A server
-        that ignores ``offset`` sends the same page again: detected, warned about, and
-        the paging ends instead of looping forever. The UIDs of other records that come
-        again (Orthanc lists a study twice when it splits it) go into ``repeated``.
-        """
-        offset = 0
-        seen: set[str] = set()
-        yielded = 0
-        where = f"{redact(self.root)}/studies"
-
-        def search(limit: int) -> list[dict[str, Any]]:
-            return self.search_studies(study_filter, limit=limit, offset=offset)
-
-        page, page_size = paging.first_page(search, page_size, self.warn, where)
-        while True:
-            more = self._more_announced()
-            uids = [first_value(r, "0020000D") for r in page]
-            fresh = [r for r, uid in zip(page, uids, strict=True) if uid not in seen]
-            if page and not fresh:
-                if self.warn is not None:
-                    self.warn(
-                        f"{self.root}/studies ignored offset={offset} (the same studies "
-                        "came back); paging stopped: some studies may be missing"
-                    )
-                return
-            for record, uid in zip(page, uids, strict=True):
-                if uid in seen:
-                    if repeated is not None:
-                        repeated.add(str(uid))
-                    continue
-                seen.add(str(uid))
-                yield record
-                yielded += 1
-                if max_studies is not None and yielded >= max_studies:
-                    return
-            if not page or (len(page) < page_size and not more):
-                return
-            offset += len(page)
-            after = paging.next_page(search, page_size, offset, self.warn, where)
-            if after is None:  # the server refused the offset (said in a warning)
-                return
-            page = after
+        """Every matching study once, paging with ``limit``/``offset`` (PS3.18 8.3.4.4):
+        see :func:`converter.source.paging.iter_studies` (capped answers, refused page
+        sizes and offsets, a server that ignores ``offset``, records listed twice)."""
+        return paging.iter_studies(
+            lambda limit, offset: self.search_studies(study_filter, limit=limit, offset=offset),
+            self._more_announced,
+            self.warn,
+            f"{redact(self.root)}/studies",
+            page_size=page_size,
+            max_studies=max_studies,
+            repeated=repeated,
+        )
 
     def find_study(self, study_uid: str) -> dict[str, Any]:
         """The QIDO-RS study record of one UID, or :class:`NotFoundError`."""
@@ -383,7 +363,11 @@ class DicomWebSource:
 
         def fetch() -> Any:
             answer = self.session().get(
-                url, params=params, headers=ACCEPT_JSON, timeout=self.timeout
+                url,
+                params=params,
+                headers=ACCEPT_JSON,
+                timeout=self.timeout,
+                hooks={"response": self._on_response},
             )
             answer.raise_for_status()
             if not answer.content:

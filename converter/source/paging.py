@@ -18,7 +18,7 @@ differ on it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from converter.errors import ServerError
@@ -70,12 +70,16 @@ def first_page(
 
 
 def next_page(
-    search: Search, page_size: int, offset: int, warn: Callable[[str], None] | None, where: str
+    search: Callable[[int, int], list[dict[str, Any]]],
+    page_size: int,
+    offset: int,
+    warn: Callable[[str], None] | None,
+    where: str,
 ) -> list[dict[str, Any]] | None:
     """A later page, or None when the server refuses its offset (a 400 now is about the
     offset: the page size was taken), which ``warn`` is told in one line."""
     try:
-        return search(page_size)
+        return search(page_size, offset)
     except ServerError as exc:
         if exc.status != 400:
             raise
@@ -101,3 +105,55 @@ def capped_on(
             break
         records += fresh
     return records
+
+
+def iter_studies(
+    search: Callable[[int, int], list[dict[str, Any]]],
+    more: Callable[[], bool],
+    warn: Callable[[str], None] | None,
+    where: str,
+    *,
+    page_size: int,
+    max_studies: int | None = None,
+    repeated: set[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Every study of a search (``search(limit, offset)`` one page) once.
+
+    Stops when a page is empty, or short without a ``Warning`` announcing more
+    (``more()``, asked right after each page). A server that ignores ``offset``
+    sends the same page again: that is detected, warned about, and ends the
+    paging instead of looping forever. The UIDs of other records that come
+    again (Orthanc lists a study twice when it splits it) go into ``repeated``.
+    """
+    offset = 0
+    seen: set[str] = set()
+    yielded = 0
+    page, page_size = first_page(lambda limit: search(limit, 0), page_size, warn, where)
+    while True:
+        announced = more()
+        uids = [first_value(r, "0020000D") for r in page]
+        fresh = [r for r, uid in zip(page, uids, strict=True) if uid not in seen]
+        if page and not fresh:
+            if warn is not None:
+                warn(
+                    f"{where} ignored offset={offset} (the same studies "
+                    "came back); paging stopped: some studies may be missing"
+                )
+            return
+        for record, uid in zip(page, uids, strict=True):
+            if uid in seen:
+                if repeated is not None:
+                    repeated.add(str(uid))
+                continue
+            seen.add(str(uid))
+            yield record
+            yielded += 1
+            if max_studies is not None and yielded >= max_studies:
+                return
+        if not page or (len(page) < page_size and not announced):
+            return
+        offset += len(page)
+        after = next_page(search, page_size, offset, warn, where)
+        if after is None:  # the server refused the offset (said in a warning)
+            return
+        page = after
