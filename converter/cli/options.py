@@ -20,6 +20,7 @@ from converter.cli.console import Ui
 from converter.errors import OutputError, UsageError
 from converter.launch.urls import InstanceUrls, TemplateUrls, WadoUriUrls, default_wado_uri_root
 from converter.output.store import INDEX_NAME, SingleFile, Store, StudyFolder
+from converter.output.study_list import PUBLIC_VIEWER, check_viewer_base
 from converter.output.targets import LocalTarget, Target, is_remote, open_target
 from converter.snapshot.selection import Shard
 from converter.source.client import DicomWebSource
@@ -126,6 +127,28 @@ def shard_of(args: argparse.Namespace, ui: Ui) -> Shard:
     return shard
 
 
+def add_study_list_option(parser: argparse.ArgumentParser) -> None:
+    """``--viewer-base`` of the commands that write a folder's study list page (``index.html``)."""
+    parser.add_argument(
+        "--viewer-base",
+        metavar="URL",
+        default=PUBLIC_VIEWER,
+        help="folder output: the OHIF Viewer the study list page index.html opens studies "
+        f"in (default {PUBLIC_VIEWER}; a path such as ../ohif/ is relative to the page)",
+    )
+
+
+def study_list_of(args: argparse.Namespace) -> str:
+    """The checked ``--viewer-base`` (a usage error when it is no http(s) URL or path)."""
+    base = str(getattr(args, "viewer_base", None) or PUBLIC_VIEWER)
+    try:
+        return check_viewer_base(base)
+    except UsageError:
+        raise UsageError(
+            f"--viewer-base {base!r} is neither an http(s) URL nor a path relative to the page"
+        ) from None
+
+
 Output = tuple[str, Path | None, Target | None]
 """(``stdout`` | ``file`` | ``folder``, local path, folder target) of an ``-o`` value."""
 
@@ -167,6 +190,7 @@ def open_store(
         indent=args.indent,
         index_name=index_name,
         owns=shard.owns,
+        study_list=study_list_of(args) if shard.count == 1 else None,
         warn=ui.warn,
     )
     return store, folder.description
