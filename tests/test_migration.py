@@ -406,6 +406,7 @@ class TestHostileServer:
         assert "not safe in a file name, a request path or a query" in err and "'../../x'" in err
         assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [
             "1.2.9.json",
+            "index.html",
             "index.json",
         ]
         assert not any("x" in r and ".." in r for r in server.requests)

@@ -49,7 +49,11 @@ def study_list_rows(page: bytes) -> list[dict[str, Any]]:
     """The rows a study list page holds, as dicts of :data:`COLUMNS`."""
     data = json.loads(_block(page.decode("utf-8"), "study-list-data"))
     assert data["columns"] == list(COLUMNS)
-    return [dict(zip(data["columns"], r, strict=True)) for r in data["rows"]]
+    rows = [dict(zip(data["columns"], r, strict=True)) for r in data["rows"]]
+    for r in rows:  # a number k stands for <uid> + suffixes[k]
+        if isinstance(r["file"], int):
+            r["file"] = r["StudyInstanceUID"] + data["suffixes"][r["file"]]
+    return rows
 
 
 def study_list_config(page: bytes) -> dict[str, Any]:
@@ -144,8 +148,12 @@ class TestPage:
     def test_viewer_base_accepted(self, base: str) -> None:
         assert study_list_config(render([], base))["viewer"] == base
 
-    def test_file_names_are_percent_encoded(self) -> None:
+    def test_file_names_are_percent_encoded_or_short(self) -> None:
         assert row({"file": "a b#?.json"})[-1] == "a%20b%23%3F.json"
+        assert row({"StudyInstanceUID": "1.2", "file": "1.2.json"})[-1] == 0
+        assert row({"StudyInstanceUID": "1.2", "file": "1.2.json.gz"})[-1] == 1
+        assert row({"StudyInstanceUID": "1.2", "file": "1.3.json"})[-1] == "1.3.json"
+        assert row({"StudyInstanceUID": "1.2", "file": "1.2.jsonx"})[-1] == "1.2.jsonx"
 
 
 class TestFolderCommand:
