@@ -199,10 +199,15 @@ class TestFolderCommand:
             "https://v.example/"
         )
 
-    def test_single_file_output_gets_no_page(self, tmp_path: Path) -> None:
+    def test_single_file_output_gets_no_page(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         argv = ["folder", str(FIXTURE_DICOM), "--url-prefix", "x/", "-o", str(tmp_path / "a.json")]
         assert main([*argv, "-q"]) == 0
         assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+        capsys.readouterr()
+        assert main([*argv, "--viewer-base", "https://v.example/"]) == 2
+        assert "--viewer-base goes with folder output (-o DIR/)" in capsys.readouterr().err
 
 
 @pytest.mark.orthanc

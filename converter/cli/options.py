@@ -132,7 +132,6 @@ def add_study_list_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--viewer-base",
         metavar="URL",
-        default=PUBLIC_VIEWER,
         help="folder output: the OHIF Viewer the study list page index.html opens studies "
         f"in (default {PUBLIC_VIEWER}; a path such as ../ohif/ is relative to the page)",
     )
@@ -163,6 +162,11 @@ def check_output(args: argparse.Namespace, shard: Shard) -> Output:
         kind, path = local_output(args.output)
     if args.gzip and kind != "folder":
         raise UsageError("--gzip goes with folder output (-o DIR/)")
+    if getattr(args, "viewer_base", None) and kind != "folder":
+        raise UsageError(
+            "--viewer-base goes with folder output (-o DIR/): it is the viewer of the "
+            "folder's study list page"
+        )
     if shard.count > 1 and kind != "folder":
         raise UsageError(
             "--shard goes with folder output (-o DIR/ or a storage URL): "
