@@ -4,7 +4,8 @@ One page load of ``serve``'s ``/`` checks the listing, the search, sorting (by
 mouse and keyboard) and the link that opens a study in OHIF; only the last step
 depends on the viewer, so this runs with one OHIF version (the pinned one when it
 is among ``DICOMWEB2OHIF_OHIF_VERSIONS``), not once per version. The hostile-name
-page is the one ``folder -o DIR/`` wrote, opened as a file (no viewer at all).
+page is the one ``folder -o DIR/`` wrote, opened as a file (no viewer at all), and a
+page of 5,000 studies shows that only the rows near the window are drawn.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from converter.cli import main
+from converter.output.study_list import write_study_list
+from converter.output.targets import LocalTarget
 from converter.serve.viewer import OHIF_VERSION, ensure_viewer
 from fixtures.orthanc import Orthanc
 from tests.conftest import FIXTURE_DICOM
@@ -149,6 +152,44 @@ def test_hostile_names_are_shown_as_text(browser: Browser, tmp_path: Path) -> No
         assert page.evaluate("() => window.pwned") is None
         assert dialogs == []
         assert "file://" in (page.text_content("#note") or "")
+        assert viewer.errors == []
+    finally:
+        viewer.close()
+
+
+def test_a_long_list_draws_only_the_rows_near_the_window(browser: Browser, tmp_path: Path) -> None:
+    count = 5000
+    entries = [
+        {
+            "StudyInstanceUID": f"1.2.3.{i}",
+            "PatientName": f"Patient^{i:05d}",
+            "StudyDate": f"2020{1 + i % 12:02d}{1 + i % 28:02d}",
+            "NumInstances": i + 1,
+            "file": f"1.2.3.{i}.json",
+        }
+        for i in range(count)
+    ]
+    write_study_list(LocalTarget(tmp_path), entries)
+    viewer = Viewer.new(browser)
+    page = viewer.page
+    try:
+        page.goto((tmp_path / "index.html").as_uri())
+        page.wait_for_selector("#rows tr.study")
+        assert page.text_content("#count") == "5,000 studies"
+        assert page.get_attribute("#studies", "aria-rowcount") == str(count + 1)
+        assert 10 < len(rows(page)) < 200  # not 5,000 rows in the document
+        page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
+        page.wait_for_function(
+            f"() => [...document.querySelectorAll('#rows tr.study')].some("
+            f"tr => tr.getAttribute('aria-rowindex') === '{count + 1}')"
+        )
+        assert 10 < len(rows(page)) < 200
+        page.locator("th button", has_text="Instances").click()
+        page.locator("th button", has_text="Instances").click()  # descending: the largest first
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.wait_for_function(
+            "() => document.querySelector('#rows tr.study').dataset.uid === '1.2.3.4999'"
+        )
         assert viewer.errors == []
     finally:
         viewer.close()
