@@ -19,6 +19,7 @@ from converter.errors import UsageError
 from converter.launch.urls import InstanceUrls, choose_urls
 from converter.output.choose import Output, open_output, resolve_output
 from converter.output.store import Store
+from converter.output.study_list import PUBLIC_VIEWER, check_viewer_base
 from converter.snapshot.selection import Shard
 from converter.source.client import DicomWebSource
 from converter.source.query import StudyFilter
@@ -103,9 +104,36 @@ def shard_of(args: argparse.Namespace, ui: Ui) -> Shard:
     return shard
 
 
+def add_study_list_option(parser: argparse.ArgumentParser) -> None:
+    """``--viewer-base`` of the commands that write a folder's study list page (``index.html``)."""
+    parser.add_argument(
+        "--viewer-base",
+        metavar="URL",
+        help="folder output: the OHIF Viewer the study list page index.html opens studies "
+        f"in (default {PUBLIC_VIEWER}; a path such as ../ohif/ is relative to the page)",
+    )
+
+
+def study_list_of(args: argparse.Namespace) -> str:
+    """The checked ``--viewer-base`` (a usage error when it is no http(s) URL or path)."""
+    base = str(getattr(args, "viewer_base", None) or PUBLIC_VIEWER)
+    try:
+        return check_viewer_base(base)
+    except UsageError:
+        raise UsageError(
+            f"--viewer-base {base!r} is neither an http(s) URL nor a path relative to the page"
+        ) from None
+
+
 def check_output(args: argparse.Namespace, shard: Shard) -> Output:
     """Resolve and check ``-o`` (and the options that need a folder) before any work."""
-    return resolve_output(args.output, gzip=args.gzip, sharded=shard.count > 1)
+    output = resolve_output(args.output, gzip=args.gzip, sharded=shard.count > 1)
+    if getattr(args, "viewer_base", None) and output.kind != "folder":
+        raise UsageError(
+            "--viewer-base goes with folder output (-o DIR/): it is the viewer of the "
+            "folder's study list page"
+        )
+    return output
 
 
 def open_store(
@@ -120,6 +148,7 @@ def open_store(
         indent=args.indent,
         index_name=shard.index_name,
         owns=shard.owns,
+        study_list=study_list_of(args) if shard.count == 1 else None,
         warn=ui.warn,
         sink=write_stdout,
     )
