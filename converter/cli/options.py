@@ -18,7 +18,15 @@ from typing import Any
 
 from converter.cli.console import Ui
 from converter.errors import OutputError, UsageError
-from converter.launch.urls import InstanceUrls, TemplateUrls, WadoUriUrls, default_wado_uri_root
+from converter.launch.urls import (
+    AutoUrls,
+    ImageUrls,
+    InstanceUrls,
+    TemplateUrls,
+    WadoRsUrls,
+    WadoUriUrls,
+    default_wado_uri_root,
+)
 from converter.output.store import INDEX_NAME, SingleFile, Store, StudyFolder
 from converter.output.targets import LocalTarget, Target, is_remote, open_target
 from converter.snapshot.selection import Shard
@@ -41,14 +49,25 @@ def study_filter(args: argparse.Namespace) -> StudyFilter:
     )
 
 
-def instance_urls(args: argparse.Namespace, source: DicomWebSource) -> InstanceUrls:
+def instance_urls(args: argparse.Namespace, source: DicomWebSource) -> InstanceUrls | AutoUrls:
+    """The URLs ``snapshot`` writes: a template or a WADO-URI root win over
+    ``--image-urls auto``; ``auto`` is resolved by the run (one check of the server)."""
+    mode = ImageUrls(getattr(args, "image_urls", ImageUrls.AUTO.value))
     if args.url_template:
         if args.wado_uri_root:
             raise UsageError("give --url-template or --wado-uri-root, not both")
+        if mode is ImageUrls.WADORS:
+            raise UsageError("give --url-template or --image-urls wadors, not both")
         return TemplateUrls(args.url_template, args.document_url_template)
     if args.document_url_template:
         raise UsageError("--document-url-template goes with --url-template")
-    return WadoUriUrls((args.wado_uri_root or default_wado_uri_root(source.root)).rstrip("/"))
+    if args.wado_uri_root and mode is ImageUrls.WADORS:
+        raise UsageError("--wado-uri-root goes with --image-urls wadouri (or auto), not wadors")
+    wado_uri = WadoUriUrls((args.wado_uri_root or default_wado_uri_root(source.root)).rstrip("/"))
+    if args.wado_uri_root or mode is ImageUrls.WADOURI:
+        return wado_uri
+    wado_rs = WadoRsUrls(source.root.rstrip("/"))
+    return wado_rs if mode is ImageUrls.WADORS else AutoUrls(wado_uri, wado_rs)
 
 
 def credentials_of(args: argparse.Namespace) -> Credentials:

@@ -17,6 +17,7 @@ from converter.cli.options import PASSWORD_ENV, TOKEN_ENV
 from converter.cli.serve import add_parser as add_serve_parser
 from converter.cli.validate import add_parser as add_validate_parser
 from converter.errors import UsageError
+from converter.launch.urls import ImageUrls
 from converter.snapshot.run import DEFAULT_WORKERS
 from converter.snapshot.selection import STUDY_REQUEST_MAX
 from converter.source.client import DEFAULT_TIMEOUT
@@ -253,6 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="N for $JOB_COMPLETION_INDEX (or $DICOMWEB2OHIF_SHARDS)",
     )
     urls = snap.add_argument_group("instance URLs written into the file")
+    urls.add_argument(
+        "--image-urls",
+        choices=[m.value for m in ImageUrls],
+        default=ImageUrls.AUTO.value,
+        help="wadouri: whole objects by WADO-URI; wadors: WADO-RS frame URLs "
+        "(.../instances/<uid>/frames/<n>) for servers without WADO-URI (Google, AWS); "
+        "auto (default): wadouri if the server answers WADO-URI for one listed instance, "
+        "else wadors (said on stderr). --wado-uri-root means wadouri",
+    )
     urls.add_argument(
         "--wado-uri-root",
         metavar="URL",

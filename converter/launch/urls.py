@@ -1,13 +1,17 @@
 """Where a viewer fetches each object from: the ``url`` of an instance entry.
 
-OHIF's ``dicomjson`` source reads ``dicomweb:<URL>`` and asks that URL with WADO-URI
-query parameters (PS3.18 9, ``requestType=WADO``) or a WADO-RS path (PS3.18 10.4); a
-multi-frame object gets one URL per frame (one-based ``frame=N``).
+OHIF's ``dicomjson`` source takes the url as cornerstone's imageId, whose scheme picks
+the loader: ``dicomweb:<URL>`` reads one whole Part 10 object (WADO-URI, PS3.18 9,
+``requestType=WADO``, or a file; a multi-frame object gets one URL per frame, one-based
+``frame=N``), ``wadors:<URL>`` one frame of a WADO-RS frame retrieve (PS3.18 10.4,
+``.../frames/N``, one-based), for servers without WADO-URI.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -125,3 +129,80 @@ class TemplateUrls:
 def frame_url(url: str, frame: int) -> str:
     """Append the one-based ``frame=N`` parameter the cornerstone loader reads."""
     return f"{url}{'&' if '?' in url else '?'}frame={frame}"
+
+
+class ImageUrls(StrEnum):
+    """Which URLs a snapshot writes for images: ``auto`` checks the server first."""
+
+    WADOURI = "wadouri"
+    WADORS = "wadors"
+    AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class WadoRsUrls:
+    """WADO-RS links (PS3.18 10.4) under a DICOMweb root, for servers without WADO-URI.
+
+    An image's entries are ``wadors:<root>/studies/<s>/series/<se>/instances/<o>/frames/<N>``
+    (N one-based; cornerstone's ``wadors`` loader fetches one frame, multipart, and takes
+    the image attributes from the launch file's metadata). An object without frames
+    (SR, an encapsulated document, a segmentation read whole) gets the instance itself,
+    ``dicomweb:<root>/studies/<s>/series/<se>/instances/<o>``; an encapsulated PDF's
+    document is its rendered form, ``.../instances/<o>/rendered?accept=application/pdf``
+    (PS3.18 8.3.3.1 accept query parameter, 10.4.1.1.3 rendered resources).
+    """
+
+    root: str
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.root)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(f"DICOMweb root {self.root!r} is not an http(s) URL")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise UsageError(
+                f"DICOMweb root {self.root!r} for WADO-RS URLs must have no credentials, "
+                "query or fragment"
+            )
+
+    def instance(self, study: str, series: str, instance: str) -> str:
+        return (
+            f"{self.root.rstrip('/')}/studies/{quote_uid(study)}/series/{quote_uid(series)}"
+            f"/instances/{quote_uid(instance)}"
+        )
+
+    def document(self, study: str, series: str, instance: str) -> str | None:
+        return f"{self.instance(study, series, instance)}/rendered?accept=application/pdf"
+
+    def frame(self, study: str, series: str, instance: str, frame: int) -> str:
+        """The ``wadors:`` imageId of one frame (one-based)."""
+        return f"wadors:{self.instance(study, series, instance)}/frames/{frame}"
+
+
+@dataclass(frozen=True)
+class AutoUrls:
+    """WADO-URI links if the server answers WADO-URI, else WADO-RS links: the choice
+    is made once per run by :func:`converter.snapshot.url_probe.resolve_urls`."""
+
+    wado_uri: WadoUriUrls
+    wado_rs: WadoRsUrls
+
+
+EntryUrl = Callable[[int | None], str]
+"""The url of one entry of an instance: frame N (one-based), or None for its only entry."""
+
+
+def entry_urls(
+    urls: InstanceUrls, study: str, series: str, instance: str, *, image: bool
+) -> EntryUrl:
+    """How the entries of one instance are addressed.
+
+    ``image``: the instance has frames a loader can fetch one by one (pixel data that
+    is not read whole). WADO-RS links give such an instance ``/frames/N`` URLs, one
+    entry per frame (``/frames/1`` for a single frame); every other case gets the
+    whole object, ``dicomweb:<URL>``, with ``frame=N`` per frame when there are several.
+    """
+    if image and isinstance(urls, WadoRsUrls):
+        rs = urls
+        return lambda frame: rs.frame(study, series, instance, frame or 1)
+    whole = "dicomweb:" + urls.instance(study, series, instance)
+    return lambda frame: whole if frame is None else frame_url(whole, frame)

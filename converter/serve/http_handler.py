@@ -269,20 +269,22 @@ class Handler(BaseHTTPRequestHandler):
             return
         method = "HEAD" if head else "GET"
         document = proxy.document_query(query)
+        rendered = proxy.rendered_document_path(path, query)
         target = path + (f"?{document or query}" if (document or query) else "")
+        headers = proxy.forwarded_headers(self.headers)
+        if document is not None:
+            headers = {"Accept": "application/dicom"}
+        elif rendered is not None:
+            target, headers = rendered, {"Accept": proxy.INSTANCE_ACCEPT}
         try:
             conn, response = upstream.request(
-                "GET" if document else method,
-                target,
-                proxy.forwarded_headers(self.headers)
-                if not document
-                else {"Accept": "application/dicom"},
+                "GET" if document or rendered else method, target, headers
             )
         except (OSError, http.client.HTTPException) as exc:
             self._simple(502, f"proxy: {upstream.origin} did not answer ({exc})", head)
             return
         try:
-            if document is not None:
+            if document is not None or rendered is not None:
                 self._document(response, head)
             else:
                 self._relay(response, upstream, local, head)
@@ -305,7 +307,8 @@ class Handler(BaseHTTPRequestHandler):
             self._simple(413, "proxy: the DICOM object is too large to unwrap", head)
             return
         try:
-            data, media = proxy.encapsulated_document(response.read())
+            part10 = proxy.single_part(response.read(), response.getheader("Content-Type") or "")
+            data, media = proxy.encapsulated_document(part10)
         except ValueError as exc:
             self._simple(406, f"proxy: {exc}", head)
             return
