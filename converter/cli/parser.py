@@ -30,6 +30,7 @@ EXAMPLES = {
   dicomweb2ohif snapshot https://pacs.example/dicom-web --modality CT \\
       --study-date 20200101-20201231 --wado-uri-root https://viewer.example/wado -o ct.json
   dicomweb2ohif snapshot http://localhost:8042/dicom-web -o - | jq '.studies | length'
+  dicomweb2ohif snapshot https://dicom.example/dicomWeb --image-urls wadors -o frames.json
   DICOMWEB2OHIF_PASSWORD=... dicomweb2ohif snapshot https://pacs.example/dicom-web \
       --user migrator --workers 8 --gzip -o launch-files/
 """,
