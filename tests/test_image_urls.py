@@ -299,6 +299,12 @@ class TestAgainstOrthanc:
                     if "EncapsulatedDocument" in e["metadata"]
                 ]
                 pdf = http_session.get(document, timeout=30)
+                # An object read whole (here the SR) through its WADO-RS url, with the
+                # browser's Accept: one Part 10 body, as OHIF's fetch of the url parses it.
+                [sr] = [e["url"] for e in entries(served) if e["metadata"]["Modality"] == "SR"]
+                whole = http_session.get(
+                    sr.removeprefix("dicomweb:"), headers={"Accept": "*/*"}, timeout=30
+                )
                 assert server.check() == []
             finally:
                 server.stop()
@@ -311,3 +317,5 @@ class TestAgainstOrthanc:
         assert relayed and relayed[0].accept == accept  # the Accept header went through
         assert pdf.status_code == 200 and pdf.headers["Content-Type"] == "application/pdf"
         assert pdf.content == want
+        assert whole.status_code == 200 and whole.headers["Content-Type"] == "application/dicom"
+        assert whole.content == (FIXTURE_DICOM / "study_a" / "sr" / "SR001.dcm").read_bytes()

@@ -272,20 +272,22 @@ class Handler(BaseHTTPRequestHandler):
         rendered = proxy.rendered_document_path(path, query)
         target = path + (f"?{document or query}" if (document or query) else "")
         headers = proxy.forwarded_headers(self.headers)
+        whole = proxy.wants_single_part(path, self.headers.get("Accept", ""))
         if document is not None:
             headers = {"Accept": "application/dicom"}
         elif rendered is not None:
             target, headers = rendered, {"Accept": proxy.INSTANCE_ACCEPT}
+        elif whole:
+            headers = {"Accept": proxy.INSTANCE_ACCEPT}
+        unwrap = document is not None or rendered is not None or whole
         try:
-            conn, response = upstream.request(
-                "GET" if document or rendered else method, target, headers
-            )
+            conn, response = upstream.request("GET" if unwrap else method, target, headers)
         except (OSError, http.client.HTTPException) as exc:
             self._simple(502, f"proxy: {upstream.origin} did not answer ({exc})", head)
             return
         try:
-            if document is not None or rendered is not None:
-                self._document(response, head)
+            if unwrap:
+                self._document(response, head, whole=whole and rendered is None)
             else:
                 self._relay(response, upstream, local, head)
         except TimeoutError:
@@ -293,7 +295,8 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             conn.close()
 
-    def _document(self, response: Any, head: bool) -> None:
+    def _document(self, response: Any, head: bool, whole: bool = False) -> None:
+        """Answer the object's encapsulated document, or with ``whole`` the object itself."""
         if response.status != 200:
             self._simple(
                 response.status,
@@ -308,7 +311,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             part10 = proxy.single_part(response.read(), response.getheader("Content-Type") or "")
-            data, media = proxy.encapsulated_document(part10)
+            data, media = (
+                (part10, "application/dicom") if whole else proxy.encapsulated_document(part10)
+            )
         except ValueError as exc:
             self._simple(406, f"proxy: {exc}", head)
             return

@@ -17,7 +17,9 @@ for as ``application/dicom``. The same holds for the WADO-RS form the writer use
 servers without WADO-URI (``.../instances/<o>/rendered?accept=application/pdf``, PS3.18
 8.3.3.1 and 10.4.1.1.3, which Orthanc 1.10 answers 400 too): :func:`rendered_document_path`
 spots it, and the document comes from the instance asked for as one multipart
-``application/dicom`` part (PS3.18 8.6.1.2), unwrapped by :func:`single_part`.
+``application/dicom`` part (PS3.18 8.6.1.2), unwrapped by :func:`single_part`; an
+instance asked for without a multipart ``Accept`` (:func:`wants_single_part`) is
+answered the same way, as its Part 10 object.
 WADO-RS frame URLs (``wadors:``) are relayed as they are, ``Accept`` included.
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import re
 import ssl
 from base64 import b64encode
 from collections.abc import Iterator
@@ -196,6 +199,17 @@ def rendered_document_path(path: str, query: str) -> str | None:
     if not any(a.split(";")[0].strip().lower() == "application/pdf" for a in accepts):
         return None
     return head
+
+
+INSTANCE_PATH = re.compile(r"/studies/[^/]+/series/[^/]+/instances/[^/]+/?$")
+
+
+def wants_single_part(path: str, accept: str) -> bool:
+    """A WADO-RS instance retrieve (PS3.18 10.4.1.1.1) from a client that does not ask for
+    multipart: OHIF fetches an object it reads whole (a segmentation, an RT structure set)
+    from the entry's url with the browser's ``Accept`` and parses one Part 10 body, which
+    a WADO-RS server sends only as a part of a multipart answer."""
+    return bool(INSTANCE_PATH.search(path)) and "multipart/related" not in accept.lower()
 
 
 def single_part(body: bytes, content_type: str) -> bytes:
