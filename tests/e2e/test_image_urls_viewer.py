@@ -70,11 +70,11 @@ def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snapshots]:
 
 
 def _judge(
-    snapshots: Snapshots, folder: Path, proxy: str, version: str, viewer: Viewer
+    snapshots: Snapshots, folder: Path, upstream: str, version: str, viewer: Viewer
 ) -> dict[tuple[str, str], SetResult]:
     """Every display set of the file's series (OHIF also makes sets of its own, e.g. a
     key-object set, under a series UID of its own), by (series, kind)."""
-    with serve_process(folder, proxy, version, urls=len(snapshots.studies)) as served:
+    with serve_process(folder, upstream, version, urls=len(snapshots.studies)) as served:
         url = viewer_url(served.origin, f"{served.origin}/launch/all.json", snapshots.studies[0])
         view = judge_study(viewer.page, url, folder.name, viewer.errors, timeout_ms=30_000)
     return {(s.series, s.kind): s for s in view.sets if s.series in snapshots.series}
@@ -94,6 +94,7 @@ def test_wadors_file_from_a_server_without_wado_uri_shows_what_wadouri_shows(
     kinds = sorted({kind for _, kind in shown})
     assert kinds == ["image", "pdf", "sr"], kinds
     assert sorted(shown) == sorted(reference)
+    assert {series for series, _ in shown} == snapshots.series  # every series of the file
     for key, want in reference.items():
         got = shown[key]
         assert want.shown, (key, want.note)
