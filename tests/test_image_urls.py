@@ -22,12 +22,16 @@ import requests
 from converter.cli import main
 from converter.errors import UsageError
 from converter.launch.model import build_study
-from converter.launch.urls import WadoRsUrls, WadoUriUrls
+from converter.launch.urls import AutoUrls, WadoRsUrls, WadoUriUrls
 from converter.serve.proxy import Upstream, rendered_document_path, rewrite_launch, single_part
 from converter.serve.server import ServeOptions, Server
+from converter.snapshot.url_probe import choose_urls
+from converter.source.client import DicomWebSource
+from converter.source.session import RetryPolicy
 from converter.validate.validator import validate
-from fixtures.orthanc import Orthanc
+from fixtures.orthanc import Orthanc, free_port
 from tests.conftest import FIXTURE_DICOM
+from tests.httpfaults import Canned, fault_server
 from tests.no_wado_uri import no_wado_uri_server
 
 RS = WadoRsUrls("https://pacs.example/rs")
@@ -142,6 +146,58 @@ class TestServeHelpers:
         assert moved["url"] == (
             "wadors:http://127.0.0.1:3000/proxy/dicom-web/studies/1/series/2/instances/3/frames/1"
         )
+
+
+class TestAutoCheck:
+    """The one WADO-URI request of ``auto``, against real local servers."""
+
+    @staticmethod
+    def choose(server_url: str, wado_root: str | None = None) -> tuple[Any, list[str], Any]:
+        source = DicomWebSource(server_url + "/rs", retry=RetryPolicy(2, 0.01), timeout=5)
+        auto = AutoUrls(WadoUriUrls(wado_root or server_url + "/wado"), WadoRsUrls(source.root))
+        said: list[str] = []
+        return choose_urls(source, auto, ("1.2", "3.4", "5.6"), said.append), said, auto
+
+    @pytest.mark.parametrize(
+        ("status", "wadors"),
+        [(200, False), (302, False), (401, False), (403, False), (400, True), (404, True),
+         (405, True), (406, True), (501, True)],
+    )  # fmt: skip
+    def test_status_decides(self, status: int, wadors: bool) -> None:
+        with fault_server({"/wado": Canned(status, b"x", "application/dicom")}) as server:
+            chosen, said, auto = self.choose(server.url)
+            asked = list(server.requests)
+        assert chosen is (auto.wado_rs if wadors else auto.wado_uri)
+        assert asked == [
+            "/wado?requestType=WADO&studyUID=1.2&seriesUID=3.4&objectUID=5.6"
+            "&contentType=application/dicom"
+        ]
+        assert said == (
+            [
+                f"the server's WADO-URI ({server.url}/wado) answered {status}: "
+                "writing WADO-RS frame URLs instead"
+            ]
+            if wadors
+            else []
+        )
+
+    def test_busy_server_is_asked_again_then_wado_uri_kept(self) -> None:
+        with fault_server({"/wado": Canned(503, b"busy", "text/plain")}) as server:
+            chosen, said, auto = self.choose(server.url)
+            asked = len(server.requests)
+        assert chosen is auto.wado_uri and asked == 2
+        assert len(said) == 1 and said[0].startswith("could not check the server's WADO-URI")
+        assert said[0].endswith("; writing WADO-URI URLs")
+
+    def test_refused_connection_means_no_wado_uri(self) -> None:
+        with fault_server({}) as server:
+            closed = f"http://127.0.0.1:{free_port()}/wado"
+            chosen, said, auto = self.choose(server.url, closed)
+        assert chosen is auto.wado_rs
+        assert said == [
+            f"the server's WADO-URI ({closed}) refused the connection: "
+            "writing WADO-RS frame URLs instead"
+        ]
 
 
 class TestOptions:
