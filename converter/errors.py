@@ -7,13 +7,54 @@ formats).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
+_MARK = "\x1f"
+_MARKED = re.compile(f"{_MARK}([^{_MARK}]{{1,80}}){_MARK}")
+
+
+def arg(wording: str) -> str:
+    """Mark how a message names an argument of the library, e.g. ``arg("timeout")`` or
+    ``arg("verify=False")``.
+
+    ``str()`` of the error shows the wording as it is (a Python caller passes
+    ``verify=False``); the CLI shows its flag instead (``--insecure``) through
+    :meth:`ConverterError.worded`. Only for exception messages: a ``warn``
+    callback receives plain text.
+    """
+    return f"{_MARK}{wording}{_MARK}"
+
+
+def worded(text: str, flags: Mapping[str, str] | None = None) -> str:
+    """``text`` with every :func:`arg` mark replaced by its entry in ``flags`` (else itself)."""
+    if _MARK not in text:
+        return text
+    table = flags or {}
+    return _MARKED.sub(lambda m: table.get(m.group(1), m.group(1)), text).replace(_MARK, "")
+
 
 class ConverterError(Exception):
-    """Base class: anything the user can act on, with a message that says how."""
+    """Base class: anything the user can act on, with a message that says how.
+
+    ``message`` keeps the :func:`arg` marks (for wrapping into another error);
+    ``str()`` speaks of the library's arguments, :meth:`worded` of the CLI's flags.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return worded(self.message)
+
+    def worded(self, flags: Mapping[str, str]) -> str:
+        """The message with each argument named as ``flags`` names it (the CLI's flags)."""
+        return worded(self.message, flags)
 
 
 class UsageError(ConverterError):
-    """The command line or an option value is wrong (exit code 2)."""
+    """An argument (a command-line option) is wrong or goes with another (CLI exit code 2)."""
 
 
 class ServerError(ConverterError):
@@ -40,6 +81,15 @@ class ServerError(ConverterError):
 
 class NotFoundError(ConverterError):
     """A study that was asked for by UID, or any study at all, is not on the server."""
+
+
+class UnsafeUidError(ConverterError):
+    """A server lists a UID that cannot be put into a file name or request path
+    (:mod:`converter.uids`); the object is skipped, never fetched."""
+
+    def __init__(self, message: str, *, uid: str) -> None:
+        self.uid = uid
+        super().__init__(message)
 
 
 class MappingError(ConverterError):

@@ -25,7 +25,7 @@ from converter.launch.model import build_study
 from converter.launch.urls import AutoUrls, WadoRsUrls, WadoUriUrls
 from converter.serve.proxy import Upstream, rendered_document_path, rewrite_launch, single_part
 from converter.serve.server import ServeOptions, Server
-from converter.snapshot.url_probe import choose_urls
+from converter.snapshot.url_probe import resolve_auto
 from converter.source.client import DicomWebSource
 from converter.source.session import RetryPolicy
 from converter.validate.validator import validate
@@ -156,7 +156,7 @@ class TestAutoCheck:
         source = DicomWebSource(server_url + "/rs", retry=RetryPolicy(2, 0.01), timeout=5)
         auto = AutoUrls(WadoUriUrls(wado_root or server_url + "/wado"), WadoRsUrls(source.root))
         said: list[str] = []
-        return choose_urls(source, auto, ("1.2", "3.4", "5.6"), said.append), said, auto
+        return resolve_auto(source, auto, ("1.2", "3.4", "5.6"), said.append), said, auto
 
     @pytest.mark.parametrize(
         ("status", "wadors"),

@@ -19,7 +19,7 @@ import pytest
 
 from converter.launch.urls import WadoUriUrls, default_wado_uri_root
 from converter.output.store import SingleFile
-from converter.snapshot.report import Report
+from converter.snapshot.report import SnapshotReport
 from converter.snapshot.run import snapshot
 from converter.snapshot.selection import Selection, plan
 from converter.source.client import DicomWebSource
@@ -33,13 +33,13 @@ STUDY_LEVEL = re.compile(r"/studies/[^/]+/metadata$")
 SERIES_SEARCH = re.compile(r"/studies/[^/]+/series$")
 
 
-def run(url: str, by_study: bool) -> tuple[Report, bytes, list[str]]:
+def run(url: str, by_study: bool) -> tuple[SnapshotReport, bytes, list[str]]:
     """Snapshot every study of ``url`` into one launch file: (report, file, warnings)."""
     warnings: list[str] = []
     source = DicomWebSource(url, warn=warnings.append)
     planned = plan(source, Selection())
     written: list[bytes] = []
-    store = SingleFile(None, [s.uid for s in planned], sink=written.append)
+    store = SingleFile([s.uid for s in planned], sink=written.append)
     report = snapshot(
         source,
         Selection(),
@@ -78,7 +78,7 @@ def index_built() -> Any:
 
 def test_fixtures_written_alike(orthanc: Orthanc) -> None:
     (per_report, per_file, per_warn), (report, file, warned), proxy = both_ways(orthanc.url)
-    assert report.written == per_report.written == 3 and not report.failed
+    assert report.written == per_report.written == 3 and not report.failures
     assert requests_of(proxy, STUDY_LEVEL) == 3
     assert requests_of(proxy, SERIES_SEARCH) == 0
     assert file == per_file
@@ -90,8 +90,10 @@ def test_real_world_corpus_written_alike(realworld_orthanc: Orthanc) -> None:
         realworld_orthanc.url
     )
     assert report.written == per_report.written > 20
-    assert report.failed == per_report.failed
-    assert requests_of(proxy, STUDY_LEVEL) == report.written + len(report.failed)
+    assert [(f.uid, f.message) for f in report.failures] == [
+        (f.uid, f.message) for f in per_report.failures
+    ]
+    assert requests_of(proxy, STUDY_LEVEL) == report.written + len(report.failures)
     assert file == per_file
     assert warned == per_warn
 
@@ -120,7 +122,7 @@ def test_answer_short_of_the_searched_count(orthanc: Orthanc) -> None:
 def test_server_without_study_level_metadata(orthanc: Orthanc) -> None:
     rules = [Rule(r"/studies/[^/]+/metadata$", Fault.NOT_FOUND)]
     (_, per_file, _), (report, file, _), proxy = both_ways(orthanc.url, rules=rules)
-    assert report.written == 3 and not report.failed
+    assert report.written == 3 and not report.failures
     assert requests_of(proxy, SERIES_SEARCH) == 3
     assert file == per_file
 
@@ -129,7 +131,7 @@ def test_default_depends_on_the_number_of_studies(orthanc: Orthanc) -> None:
     with fault_proxy(orthanc.url) as proxy:
         source = DicomWebSource(proxy.dicomweb())
         planned = plan(source, Selection())
-        store = SingleFile(None, [s.uid for s in planned], sink=lambda data: None)
+        store = SingleFile([s.uid for s in planned], sink=lambda data: None)
         urls = WadoUriUrls(default_wado_uri_root(source.root))
         snapshot(source, Selection(), urls, store, studies=planned, workers=2)
         assert requests_of(proxy, STUDY_LEVEL) == 0  # 3 studies, 2 workers: share them

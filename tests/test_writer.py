@@ -65,7 +65,7 @@ class TestUrls:
 
     @pytest.mark.parametrize("template", ["https://b/{study}", "https://b/{patient}/{instance}"])
     def test_bad_template(self, template: str) -> None:
-        with pytest.raises(UsageError, match="--url-template"):
+        with pytest.raises(UsageError, match="url_template"):
             TemplateUrls(template)
 
     def test_frame_url_one_based_parameter(self) -> None:

@@ -24,7 +24,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from converter.snapshot.report import Report
+from converter.cli.wording import flag_worded
+from converter.snapshot.report import SnapshotReport
 from converter.snapshot.selection import PlannedStudy
 from converter.uids import shown
 
@@ -128,7 +129,7 @@ class SnapshotProgress:
             self.ui.info(f"{line}{status}, {instances} instances")
 
 
-def summary(ui: Ui, report: Report, target: str) -> None:
+def summary(ui: Ui, report: SnapshotReport, target: str) -> None:
     """The final table (unless ``--quiet``) and, always, one line per failed study."""
     if not ui.quiet:
         table = Table(title=f"snapshot into {target}", title_justify="left", box=None)
@@ -137,11 +138,14 @@ def summary(ui: Ui, report: Report, target: str) -> None:
         table.add_row(
             str(report.written),
             str(report.skipped),
-            str(len(report.failed)),
+            str(len(report.failures)),
             f"{report.instances:,}",
             f"{report.bytes:,}",
             f"{report.seconds:.1f}",
         )
         ui.err.print(table)
-    for uid, message in report.failed:
-        ui.error(f"study {shown_uid(uid)} failed and was not written: {message}")
+    for failure in report.failures:
+        ui.error(
+            f"study {shown_uid(failure.uid)} failed and was not written: "
+            f"{flag_worded(failure.error)}"
+        )

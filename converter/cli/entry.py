@@ -21,12 +21,13 @@ from converter.cli.console import Ui
 from converter.cli.folder import cmd_folder
 from converter.cli.index import cmd_index
 from converter.cli.map import cmd_map
-from converter.cli.options import interrupt_on_sigterm, restore_sigterm
 from converter.cli.parser import build_parser
+from converter.cli.process import interrupt_on_sigterm, restore_sigterm
 from converter.cli.serve import cmd_serve
 from converter.cli.snapshot import cmd_snapshot
 from converter.cli.studies import cmd_studies
 from converter.cli.validate import cmd_validate
+from converter.cli.wording import flag_worded
 from converter.errors import ConverterError, UsageError
 
 COMMANDS = {
@@ -64,12 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         if debug:
             traceback.print_exc()
-        ui.err.print(f"[red]error:[/] {escape(str(exc))}")
+        ui.err.print(f"[red]error:[/] {escape(flag_worded(exc))}")
         return 2
     except ConverterError as exc:
         if debug:
             traceback.print_exc()
-        ui.err.print(f"[red]error:[/] {escape(str(exc))}")
+        ui.err.print(f"[red]error:[/] {escape(flag_worded(exc))}")
         return 1
     except KeyboardInterrupt:
         ui.err.print("[red]interrupted[/]: nothing was written")

@@ -1,5 +1,5 @@
 """Option handling shared by the commands: the server, the filters, ``-o`` and its store,
-sharding, and how SIGTERM stops a command.
+and sharding.
 
 One place for these rules so ``snapshot`` and ``folder`` write their output the same way
 (one launch file, stdout, or a folder of per-study files with ``index.json``).
@@ -10,25 +10,16 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import signal
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
 
 from converter.cli.console import Ui
-from converter.errors import OutputError, UsageError
-from converter.launch.urls import (
-    AutoUrls,
-    ImageUrls,
-    InstanceUrls,
-    TemplateUrls,
-    WadoRsUrls,
-    WadoUriUrls,
-    default_wado_uri_root,
-)
-from converter.output.store import INDEX_NAME, SingleFile, Store, StudyFolder
-from converter.output.targets import LocalTarget, Target, is_remote, open_target
+from converter.errors import UsageError
+from converter.launch.urls import AutoUrls, InstanceUrls, choose_urls
+from converter.output.choose import Output, open_output, resolve_output
+from converter.output.store import Store
+from converter.output.study_list import PUBLIC_VIEWER, check_viewer_base
 from converter.snapshot.selection import Shard
 from converter.source.client import DicomWebSource
 from converter.source.query import StudyFilter
@@ -50,24 +41,14 @@ def study_filter(args: argparse.Namespace) -> StudyFilter:
 
 
 def instance_urls(args: argparse.Namespace, source: DicomWebSource) -> InstanceUrls | AutoUrls:
-    """The URLs ``snapshot`` writes: a template or a WADO-URI root win over
-    ``--image-urls auto``; ``auto`` is resolved by the run (one check of the server)."""
-    mode = ImageUrls(getattr(args, "image_urls", ImageUrls.AUTO.value))
-    if args.url_template:
-        if args.wado_uri_root:
-            raise UsageError("give --url-template or --wado-uri-root, not both")
-        if mode is ImageUrls.WADORS:
-            raise UsageError("give --url-template or --image-urls wadors, not both")
-        return TemplateUrls(args.url_template, args.document_url_template)
-    if args.document_url_template:
-        raise UsageError("--document-url-template goes with --url-template")
-    if args.wado_uri_root and mode is ImageUrls.WADORS:
-        raise UsageError("--wado-uri-root goes with --image-urls wadouri (or auto), not wadors")
-    wado_uri = WadoUriUrls((args.wado_uri_root or default_wado_uri_root(source.root)).rstrip("/"))
-    if args.wado_uri_root or mode is ImageUrls.WADOURI:
-        return wado_uri
-    wado_rs = WadoRsUrls(source.root.rstrip("/"))
-    return wado_rs if mode is ImageUrls.WADORS else AutoUrls(wado_uri, wado_rs)
+    """The URLs ``snapshot`` writes (``auto`` is decided by the run, with one request)."""
+    return choose_urls(
+        source.root,
+        args.url_template,
+        args.document_url_template,
+        args.wado_uri_root,
+        getattr(args, "image_urls", "auto"),
+    )
 
 
 def credentials_of(args: argparse.Namespace) -> Credentials:
@@ -107,23 +88,6 @@ def open_source(args: argparse.Namespace, ui: Ui) -> DicomWebSource:
     )
 
 
-def local_output(output: str) -> tuple[str, Path | None]:
-    """("stdout" | "file" | "folder", path), checked before any request is made."""
-    if output == "-":
-        return "stdout", None
-    path = Path(output)
-    if output.endswith(("/", os.sep)) or path.is_dir():
-        if path.exists() and not path.is_dir():
-            raise OutputError(f"{path} exists and is not a folder")
-        parent = path.resolve().parent
-        if not parent.is_dir():
-            raise OutputError(f"cannot create {path}: folder {parent} does not exist")
-        return "folder", path
-    if not (path.parent if str(path.parent) else Path(".")).is_dir():
-        raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
-    return "file", path
-
-
 def write_stdout(data: bytes) -> None:
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
@@ -145,69 +109,51 @@ def shard_of(args: argparse.Namespace, ui: Ui) -> Shard:
     return shard
 
 
-Output = tuple[str, Path | None, Target | None]
-"""(``stdout`` | ``file`` | ``folder``, local path, folder target) of an ``-o`` value."""
+def add_study_list_option(parser: argparse.ArgumentParser) -> None:
+    """``--viewer-base`` of the commands that write a folder's study list page (``index.html``)."""
+    parser.add_argument(
+        "--viewer-base",
+        metavar="URL",
+        help="folder output: the OHIF Viewer the study list page index.html opens studies "
+        f"in (default {PUBLIC_VIEWER}; a path such as ../ohif/ is relative to the page)",
+    )
+
+
+def study_list_of(args: argparse.Namespace) -> str:
+    """The checked ``--viewer-base`` (a usage error when it is no http(s) URL or path)."""
+    base = str(getattr(args, "viewer_base", None) or PUBLIC_VIEWER)
+    try:
+        return check_viewer_base(base)
+    except UsageError:
+        raise UsageError(
+            f"--viewer-base {base!r} is neither an http(s) URL nor a path relative to the page"
+        ) from None
 
 
 def check_output(args: argparse.Namespace, shard: Shard) -> Output:
     """Resolve and check ``-o`` (and the options that need a folder) before any work."""
-    folder: Target | None = None
-    if is_remote(args.output):
-        kind, path = "folder", None
-        folder = open_target(args.output)
-    else:
-        kind, path = local_output(args.output)
-    if args.gzip and kind != "folder":
-        raise UsageError("--gzip goes with folder output (-o DIR/)")
-    if shard.count > 1 and kind != "folder":
+    output = resolve_output(args.output, gzip=args.gzip, sharded=shard.count > 1)
+    if getattr(args, "viewer_base", None) and output.kind != "folder":
         raise UsageError(
-            "--shard goes with folder output (-o DIR/ or a storage URL): "
-            "each shard writes its own study files and index"
+            "--viewer-base goes with folder output (-o DIR/): it is the viewer of the "
+            "folder's study list page"
         )
-    return kind, path, folder
+    return output
 
 
 def open_store(
     args: argparse.Namespace, ui: Ui, shard: Shard, output: Output, order: list[str], *, force: bool
 ) -> tuple[Store, str]:
     """The store ``-o`` asked for (one file, or a folder with this shard's index) and its name."""
-    kind, path, folder = output
-    if kind != "folder":
-        target = "stdout" if path is None else str(path.resolve())
-        return SingleFile(path, order, args.indent, sink=write_stdout), target
-    if folder is None:
-        assert path is not None
-        folder = LocalTarget(path)
-    index_name = INDEX_NAME if shard.count == 1 else f"index-{shard.index}-of-{shard.count}.json"
-    store = StudyFolder(
-        folder,
-        compress=args.gzip,
+    return open_output(
+        output,
+        order,
+        gzip=args.gzip,
         force=force,
         indent=args.indent,
-        index_name=index_name,
+        index_name=shard.index_name,
         owns=shard.owns,
+        study_list=study_list_of(args) if shard.count == 1 else None,
         warn=ui.warn,
+        sink=write_stdout,
     )
-    return store, folder.description
-
-
-def restore_sigterm(handler: Any) -> None:
-    """Put back the caller's SIGTERM handler (``main`` also runs in-process, e.g. in tests)."""
-    import threading
-
-    if threading.current_thread() is threading.main_thread() and handler is not None:
-        signal.signal(signal.SIGTERM, handler)
-
-
-def interrupt_on_sigterm() -> None:
-    """``kill`` stops a command like Ctrl-C (``snapshot``: finished files kept and indexed,
-    nothing partial; ``serve``: a clean shutdown). ``main`` restores the old handler."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)

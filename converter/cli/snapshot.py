@@ -15,6 +15,7 @@ from converter.cli.options import (
     shard_of,
     study_filter,
 )
+from converter.cli.process import few_collections
 from converter.snapshot.run import snapshot
 from converter.snapshot.selection import Selection, plan
 
@@ -23,13 +24,13 @@ def cmd_snapshot(args: argparse.Namespace, ui: Ui) -> int:
     shard = shard_of(args, ui)
     selection = Selection(tuple(args.study), study_filter(args), args.limit, shard)
     output = check_output(args, shard)
-    kind = output[0]
+    kind = output.kind
     source = open_source(args, ui)
     urls = instance_urls(args, source)
     studies = plan(source, selection, page_size=args.page_size)
     store, target = open_store(args, ui, shard, output, [s.uid for s in studies], force=args.force)
     try:
-        with SnapshotProgress(ui) as progress:  # stopped before any message below
+        with few_collections(), SnapshotProgress(ui) as progress:  # stopped before any message
             report = snapshot(
                 source,
                 selection,
@@ -51,7 +52,7 @@ def cmd_snapshot(args: argparse.Namespace, ui: Ui) -> int:
         ui.error(f"interrupted: {done}")
         return 130
     summary(ui, report, target)
-    if report.failed:
+    if report.failures:
         return 1
     if report.written == 0 and report.skipped == 0:
         ui.error("no study was written")

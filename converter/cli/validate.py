@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from converter.cli.console import Ui
+from converter.cli.wording import flag_worded
 from converter.errors import InputError
 from converter.validate.problem import Problem
 from converter.validate.validator import load_launch_file, parse_launch_file, validate
@@ -79,7 +80,7 @@ def cmd_validate(args: argparse.Namespace, ui: Ui) -> int:
                 document = load_launch_file(Path(name))
             problems = validate(document)
         except InputError as exc:
-            problems = [Problem("", str(exc))]
+            problems = [Problem("", flag_worded(exc))]
         for problem in problems:
             sys.stdout.write(f"{label}: {problem}\n")
         sys.stdout.flush()

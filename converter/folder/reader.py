@@ -24,13 +24,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from converter.errors import InputError, UnreadableFileError, UsageError
+from converter.errors import InputError, UnreadableFileError, UsageError, arg
 from converter.folder.part10 import BulkData, read_header
+from converter.folder.result import Duplicate, FolderResult, Skipped, describe_skipped
+from converter.folder.spill import Spill
 from converter.launch.model import Study, build_study
 from converter.mapping.mapper import map_dataset
 from converter.mapping.palette import repair, tagged_problem
@@ -48,7 +50,7 @@ _MIN_FILES_PER_WORKER = 64
 
 
 def check_prefix(prefix: str) -> str:
-    """The ``--url-prefix``: an http(s) URL or a relative path, ending with ``/``.
+    """The ``url_prefix``: an http(s) URL or a relative path, ending with ``/``.
 
     A viewer fetches the files with XHR, so other schemes cannot work; a query
     or fragment would end up in front of the file path; credentials would be
@@ -58,19 +60,19 @@ def check_prefix(prefix: str) -> str:
     parts = urlsplit(prefix)
     if parts.scheme and parts.scheme not in ("http", "https"):
         raise UsageError(
-            f"--url-prefix {prefix!r}: use an http(s) URL or a relative path "
+            f"{arg('url_prefix')} {prefix!r}: use an http(s) URL or a relative path "
             "(the viewer fetches the files over HTTP)"
         )
     if parts.scheme and not parts.netloc:
-        raise UsageError(f"--url-prefix {prefix!r} has no host")
+        raise UsageError(f"{arg('url_prefix')} {prefix!r} has no host")
     if parts.username or parts.password:
         raise UsageError(
-            "--url-prefix must not contain credentials: they would be written "
+            f"{arg('url_prefix')} must not contain credentials: they would be written "
             "into the launch file for every viewer to read"
         )
     if parts.query or parts.fragment or "?" in prefix or "#" in prefix:
         raise UsageError(
-            f"--url-prefix {prefix!r}: no query or fragment; the file path is appended to it"
+            f"{arg('url_prefix')} {prefix!r}: no query or fragment; the file path is appended to it"
         )
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
@@ -203,7 +205,7 @@ def load(job: _Job, relative: str) -> _Loaded:
         if "BulkDataURI" in document:
             notes.append(
                 "encapsulated document written as a BulkDataURI "
-                "(--no-inline-documents): OHIF cannot open it"
+                "(documents not inlined): OHIF cannot open it"
             )
         elif len(document.get("InlineBinary") or "") * 3 // 4 > LARGE_DOCUMENT:
             notes.append(
@@ -237,44 +239,10 @@ def _results(job: _Job, files: list[str], jobs: int) -> Iterator[_Loaded]:
     except BrokenProcessPool as exc:  # a process killed, e.g. out of memory
         raise InputError(
             "a process reading files stopped unexpectedly; run again with "
-            "--jobs 1 to see which file stops it"
+            f"{arg('jobs=1')} to see which file stops it"
         ) from exc
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: no waiting for the rest
-
-
-# --- the result ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A file that is not in the launch file, and why."""
-
-    path: str
-    reason: str
-    not_dicom: bool = False
-
-
-@dataclass(frozen=True)
-class Duplicate:
-    """A file holding an SOP instance that an earlier file (kept) holds too."""
-
-    path: str
-    kept: str
-    sop_instance_uid: str
-
-
-@dataclass
-class FolderResult:
-    """What a folder gave: the studies, and every file that is not in them."""
-
-    studies: list[Study]
-    files: int
-    instances: int
-    skipped: list[Skipped] = field(default_factory=list)
-    duplicates: list[Duplicate] = field(default_factory=list)
-    warnings: dict[str, list[str]] = field(default_factory=dict)
-    """Warning text -> the files it was raised for (in file order)."""
 
 
 def _study_key(study: Study) -> tuple[str, str, str]:
@@ -291,6 +259,7 @@ def read_folder(
     jobs: int = 1,
     exclude: Path | None = None,
     progress: Progress | None = None,
+    spill: Spill | None = None,
 ) -> FolderResult:
     """Read every DICOM file under ``root`` into studies (ordered by date, time, UID).
 
@@ -303,6 +272,10 @@ def read_folder(
         without it they are a BulkDataURI naming the file, which OHIF cannot open.
     jobs:
         Worker processes for reading (files are spread only when there are many).
+    spill:
+        Park each mapped instance there instead of in memory: memory stays flat
+        however many files there are, and :meth:`FolderResult.iter_studies`
+        builds the studies one at a time (for writing each to its own file).
 
     Raises
     ------
@@ -333,37 +306,30 @@ def read_folder(
             result.duplicates.append(Duplicate(loaded.path, kept[sop], sop))
             continue
         kept[sop] = loaded.path
-        groups[md["StudyInstanceUID"]][md["SeriesInstanceUID"]].append(md)
+        study_uid, series_uid = md["StudyInstanceUID"], md["SeriesInstanceUID"]
+        if spill is not None:  # only the identity stays in memory
+            spill.add(study_uid, series_uid, md)
+            md = {"SeriesInstanceUID": series_uid, "SOPInstanceUID": sop}
+        groups[study_uid][series_uid].append(md)
     if not kept:
         raise InputError(
             f"no DICOM instance could be read under {root}: "
             f"{describe_skipped(result.skipped, len(files))}"
         )
     urls = FolderUrls(prefix, kept)
-    studies = [
-        build_study(list(series.values()), urls, study_uid) for study_uid, series in groups.items()
-    ]
     for study_uid, series in groups.items():
         note = nonconformant_note(study_uid, series.values())
         if note is not None:
             result.warnings[note] = [
                 kept[md["SOPInstanceUID"]] for group in series.values() for md in group
             ]
-    result.studies = sorted(studies, key=_study_key)
     result.instances = len(kept)
+    if spill is not None:
+        result.spill, result.urls, result.study_uids = spill, urls, list(groups)
+        return result
+    studies = [
+        build_study(list(series.values()), urls, study_uid) for study_uid, series in groups.items()
+    ]
+    result.studies = sorted(studies, key=_study_key)
+    result.study_uids = [study.uid for study in result.studies]
     return result
-
-
-def describe_skipped(skipped: list[Skipped], files: int, names: int = 5) -> str:
-    """One line: how many files were skipped and why, naming the first few of each kind."""
-    if not files:
-        return "the folder holds no files"
-    parts = []
-    for not_dicom, what in ((True, "not DICOM"), (False, "unreadable")):
-        group = [s for s in skipped if s.not_dicom is not_dicom]
-        if not group:
-            continue
-        shown = ", ".join(f"{s.path} ({s.reason})" for s in group[:names])
-        more = f" and {len(group) - names} more" if len(group) > names else ""
-        parts.append(f"{len(group)} {what}: {shown}{more}")
-    return f"{files} files, " + "; ".join(parts) if parts else f"{files} files"

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from converter.errors import UsageError
+from converter.errors import UsageError, arg
 from converter.uids import quote_uid
 
 
@@ -60,10 +60,10 @@ class WadoUriUrls:
     def __post_init__(self) -> None:
         parts = urlsplit(self.root)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise UsageError(f"--wado-uri-root {self.root!r} is not an http(s) URL")
+            raise UsageError(f"{arg('wado_uri_root')} {self.root!r} is not an http(s) URL")
         if parts.username or parts.password:
             raise UsageError(
-                "--wado-uri-root must not contain credentials: they would be written "
+                f"{arg('wado_uri_root')} must not contain credentials: they would be written "
                 "into the launch file for every viewer to read"
             )
 
@@ -96,8 +96,8 @@ class TemplateUrls:
 
     def __post_init__(self) -> None:
         for name, text in (
-            ("--url-template", self.template),
-            ("--document-url-template", self.document_template),
+            (arg("url_template"), self.template),
+            (arg("document_url_template"), self.document_template),
         ):
             if text is None:
                 continue
@@ -185,6 +185,42 @@ class AutoUrls:
 
     wado_uri: WadoUriUrls
     wado_rs: WadoRsUrls
+
+
+def choose_urls(
+    dicomweb_root: str,
+    template: str | None = None,
+    document_template: str | None = None,
+    wado_uri_root: str | None = None,
+    image_urls: ImageUrls | str = ImageUrls.AUTO,
+) -> InstanceUrls | AutoUrls:
+    """The URLs asked for: a template; else WADO-URI at ``wado_uri_root`` or beside the
+    root; else by ``image_urls``: ``wadouri``, ``wadors`` (WADO-RS under the DICOMweb
+    root), or ``auto`` (:class:`AutoUrls`, decided by the run with one request).
+    A template or a WADO-URI root say where the objects are, so ``auto`` keeps them."""
+    try:
+        mode = ImageUrls(image_urls)
+    except ValueError:
+        raise UsageError(
+            f"{arg('image_urls')} {image_urls!r}: one of wadouri, wadors, auto"
+        ) from None
+    if template:
+        if wado_uri_root:
+            raise UsageError(f"give {arg('url_template')} or {arg('wado_uri_root')}, not both")
+        if mode is ImageUrls.WADORS:
+            raise UsageError(f"give {arg('url_template')} or {arg('image_urls=wadors')}, not both")
+        return TemplateUrls(template, document_template)
+    if document_template:
+        raise UsageError(f"{arg('document_url_template')} goes with {arg('url_template')}")
+    if wado_uri_root and mode is ImageUrls.WADORS:
+        raise UsageError(
+            f"{arg('wado_uri_root')} goes with {arg('image_urls=wadouri')} (or auto), not wadors"
+        )
+    wado_uri = WadoUriUrls((wado_uri_root or default_wado_uri_root(dicomweb_root)).rstrip("/"))
+    if wado_uri_root or mode is ImageUrls.WADOURI:
+        return wado_uri
+    wado_rs = WadoRsUrls(dicomweb_root.rstrip("/"))
+    return wado_rs if mode is ImageUrls.WADORS else AutoUrls(wado_uri, wado_rs)
 
 
 EntryUrl = Callable[[int | None], str]

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from converter.errors import ServerError
+from converter.errors import ServerError, UnsafeUidError
 from converter.mapping.ps3_18 import first_value
 from converter.uids import UNSAFE, is_safe_uid, nonconformant_note, shown
 
@@ -55,10 +55,11 @@ def listed_series(
                 "SeriesInstanceUID; the study would be incomplete"
             )
         if not is_safe_uid(uid):
-            raise ServerError(
+            raise UnsafeUidError(
                 f"the server lists a series of study {study_uid} whose UID "
                 f"{shown(uid)} is {UNSAFE}; it is not requested, and the study "
-                "would be incomplete"
+                "would be incomplete",
+                uid=uid,
             )
         if uid in uids:
             if warn is not None:
@@ -97,8 +98,9 @@ def check_series(
         if not isinstance(sop, str) or not sop:
             raise ServerError(f"{where} has no SOPInstanceUID, so no URL can be written for it")
         if not is_safe_uid(sop):
-            raise ServerError(
-                f"{where} has SOPInstanceUID {shown(sop)}, {UNSAFE}; it is not written into a URL"
+            raise UnsafeUidError(
+                f"{where} has SOPInstanceUID {shown(sop)}, {UNSAFE}; it is not written into a URL",
+                uid=sop,
             )
         for keyword, expected in (
             ("StudyInstanceUID", study_uid),

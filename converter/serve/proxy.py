@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from converter.errors import UsageError
+from converter.errors import UsageError, arg
 from converter.source.session import redact, split_credentials
 
 PREFIX = "/proxy"
@@ -89,18 +89,18 @@ class Upstream:
 
     @classmethod
     def parse(cls, url: str, timeout: float = 60.0) -> Upstream:
-        """``--proxy URL``: an http(s) URL whose origin is proxied."""
+        """An http(s) URL whose origin is proxied (the command line's ``--proxy URL``)."""
         try:
             clean, auth = split_credentials(url)
         except UsageError as exc:
             raise UsageError(
-                f"--proxy {redact(url)!r} is not an http(s) URL, e.g. http://127.0.0.1:8042"
+                f"{arg('proxy')} {redact(url)!r} is not an http(s) URL, e.g. http://127.0.0.1:8042"
             ) from exc
         parts = urlsplit(clean)
         try:
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError as exc:
-            raise UsageError(f"--proxy {redact(url)!r} has a bad port") from exc
+            raise UsageError(f"{arg('proxy')} {redact(url)!r} has a bad port") from exc
         root = parts.path.rstrip("/") or "/dicom-web"
         return cls(f"{parts.scheme}://{parts.netloc}".lower(), auth, timeout, root)
 

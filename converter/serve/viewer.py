@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from converter.errors import ConverterError, UsageError
+from converter.errors import ConverterError, UsageError, arg
 
 OHIF_PACKAGE = "@ohif/app"
 OHIF_VERSION = "3.13.2"
@@ -91,11 +91,11 @@ def check_dist(folder: Path) -> Path:
     """Check that ``folder`` is a built OHIF Viewer (``--viewer-dist``); return it resolved."""
     folder = folder.expanduser()
     if not folder.is_dir():
-        raise UsageError(f"--viewer-dist {folder}: no such folder")
+        raise UsageError(f"{arg('viewer_dist')} {folder}: no such folder")
     missing = [name for name in _REQUIRED if not (folder / name).is_file()]
     if missing:
         raise UsageError(
-            f"--viewer-dist {folder} is not an OHIF Viewer build: it has no "
+            f"{arg('viewer_dist')} {folder} is not an OHIF Viewer build: it has no "
             f"{' or '.join(missing)} (give the dist/ folder of @ohif/app)"
         )
     return folder.resolve()
@@ -119,7 +119,7 @@ def ensure_viewer(
     if npm is None:
         raise ViewerError(
             f"npm is needed once to fetch the OHIF Viewer {version} build "
-            "(apt-get install npm), or give --viewer-dist DIR"
+            f"(apt-get install npm), or give {arg('viewer_dist=DIR')}"
         )
     parent = target.parent
     try:
@@ -178,7 +178,7 @@ def _npm_pack(npm: str, folder: Path, version: str) -> Path:
     except subprocess.TimeoutExpired as exc:
         raise ViewerError(
             f"npm pack {spec} took more than {NPM_TIMEOUT:.0f} s; "
-            "check the network or give --viewer-dist DIR"
+            f"check the network or give {arg('viewer_dist=DIR')}"
         ) from exc
     except OSError as exc:
         raise ViewerError(f"cannot run npm: {exc.strerror}") from exc
@@ -191,7 +191,7 @@ def _npm_pack(npm: str, folder: Path, version: str) -> Path:
         raise ViewerError(
             f"npm could not fetch {spec} (offline or no registry?): "
             f"{reason.removeprefix('npm error ').removeprefix('npm ERR! ')}; "
-            "or give --viewer-dist DIR"
+            f"or give {arg('viewer_dist=DIR')}"
         )
     try:
         name = json.loads(done.stdout)[0]["filename"]

@@ -18,7 +18,10 @@ from typing import Any
 from converter.errors import (
     ConverterError,
     MappingError,
+    NotFoundError,
+    OutputError,
     ServerError,
+    UnsafeUidError,
 )
 from converter.launch.model import Study, build_study
 from converter.launch.urls import AutoUrls, InstanceUrls
@@ -27,12 +30,12 @@ from converter.mapping.mapper import Warn, map_datasets
 from converter.mapping.ps3_18 import first_value
 from converter.output.store import Store
 from converter.snapshot.palette_fetch import repair_palettes
-from converter.snapshot.report import Events, Report
+from converter.snapshot.report import Events, SnapshotReport, StudyFailure
 from converter.snapshot.selection import (
     STUDY_REQUEST_MAX,
     PlannedStudy,
 )
-from converter.snapshot.url_probe import choose_urls
+from converter.snapshot.url_probe import resolve_auto
 from converter.source.client import DicomWebSource
 from converter.uids import UNSAFE, is_safe_uid, shown
 
@@ -42,6 +45,11 @@ _LIST = -1
 
 _WHOLE = -2
 """Index of a study's study-level metadata request."""
+
+
+STUDY_LEVEL_REFUSED = frozenset({400, 403, 404, 405, 406, 501})
+"""Answers to a study-level metadata request that mean the server does not offer it
+(AWS HealthImaging has WADO-RS metadata at series and instance level only)."""
 
 
 @dataclass
@@ -54,7 +62,7 @@ class _Job:
     pending: int = 0
     listed: bool = False
     queued: bool = False
-    error: str | None = None
+    error: ConverterError | None = None
 
 
 class StudyPool:
@@ -81,7 +89,7 @@ class StudyPool:
         self.keep_private = keep_private
         self.warn = warn
         self.events = events
-        self.report = Report()
+        self.report = SnapshotReport()
         self.inflight: dict[Future[Any], tuple[_Job, int]] = {}
         self.writing: dict[Future[tuple[Study | None, int]], _Job] = {}
 
@@ -107,7 +115,9 @@ class StudyPool:
         try:
             mapped = map_datasets(datasets, keep_private=self.keep_private, warn=series_warn)
         except MappingError as exc:
-            raise MappingError(f"series {series_uid}: {exc}", tag=exc.tag, vr=exc.vr) from exc
+            raise MappingError(
+                f"series {series_uid}: {exc.message}", tag=exc.tag, vr=exc.vr
+            ) from exc
         if not mapped:
             series_warn("the server lists this series but returned no instance metadata; skipped")
         # Identity, duplicates: see converter/mapping/integrity.py.
@@ -128,7 +138,14 @@ class StudyPool:
         """
         try:
             datasets = self.source.study_metadata(job.study.uid)
-        except ServerError:  # after its retries: a gateway timing out on a big answer...
+        except ServerError as exc:  # after its retries: a gateway timing out on a big answer...
+            if exc.status in STUDY_LEVEL_REFUSED and self.by_study:
+                self.by_study = False  # not offered (AWS HealthImaging): stop asking
+                if self.warn:
+                    self.warn(
+                        f"the server refuses study-level metadata (HTTP {exc.status}); "
+                        "every study is fetched series by series"
+                    )
             return None
         if len(datasets) != job.study.instances:
             return None
@@ -157,7 +174,7 @@ class StudyPool:
         try:
             job.series = listed_series(records, job.study.uid, study_warn)
         except ConverterError as exc:  # a series that cannot be asked for: study incomplete
-            job.error = str(exc)
+            job.error = exc
             return
         job.pending = len(job.series)
         for index, series_uid in enumerate(job.series):
@@ -169,7 +186,7 @@ class StudyPool:
         uid = job.study.uid
         groups = [job.results[i] for i in range(len(job.series)) if job.results.get(i)]
         if job.error is None and not groups:
-            job.error = "no instance metadata on the server"
+            job.error = NotFoundError("no instance metadata on the server")
         if job.error is not None:
             return None, 0
         try:
@@ -177,7 +194,7 @@ class StudyPool:
             study = build_study(groups, self._chosen_urls(uid, groups), study_uid=uid)
             return study, self.store.write(study)
         except ConverterError as exc:
-            job.error = str(exc)
+            job.error = exc
             return None, 0
 
     def _chosen_urls(self, study_uid: str, groups: list[list[dict[str, Any]]]) -> InstanceUrls:
@@ -185,7 +202,7 @@ class StudyPool:
         with self._choosing:
             if isinstance(self.urls, AutoUrls):
                 first = groups[0][0]
-                self.urls = choose_urls(
+                self.urls = resolve_auto(
                     self.source,
                     self.urls,
                     (
@@ -203,10 +220,10 @@ class StudyPool:
         study, written = outcome
         self.report.bytes += written
         if job.error is not None or study is None:
-            job.error = job.error or "not written"
-            self.report.failed.append((uid, job.error))
+            error = job.error or OutputError("not written")
+            self.report.failures.append(StudyFailure(uid, error))
             if self.events:
-                self.events.study(uid, "failed", 0, job.error)
+                self.events.study(uid, "failed", 0, str(error))
             return
         count = int(study.fields["NumInstances"])
         if job.study.instances is not None and count != job.study.instances and self.warn:
@@ -219,7 +236,7 @@ class StudyPool:
         if self.events:
             self.events.study(uid, "written", count)
 
-    def run(self, studies: Iterable[PlannedStudy]) -> Report:
+    def run(self, studies: Iterable[PlannedStudy]) -> SnapshotReport:
         started = time.monotonic()
         todo: Iterator[PlannedStudy] = iter(studies)
         window = max(2, self.workers * 2)  # studies in flight: bounds memory in folder mode
@@ -243,9 +260,10 @@ class StudyPool:
                     job = _Job(study)
                     if not is_safe_uid(study.uid):
                         # Never put it into a request path or a file name (converter.uids).
-                        job.error = (
+                        job.error = UnsafeUidError(
                             f"the server lists a study whose UID {shown(study.uid)} is "
-                            f"{UNSAFE}; skipped"
+                            f"{UNSAFE}; skipped",
+                            uid=study.uid,
                         )
                         self._finish(job)
                         continue
@@ -291,7 +309,7 @@ class StudyPool:
             result = future.result()
         except ConverterError as exc:
             if job.error is None:
-                job.error = str(exc)
+                job.error = exc
             if index >= 0:
                 job.pending -= 1
             job.listed = True

@@ -10,15 +10,11 @@ Nothing here prints: problems go to ``warn`` and progress to an
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from converter.launch.urls import AutoUrls, InstanceUrls
 from converter.mapping.mapper import Warn
 from converter.output.store import Store
 from converter.snapshot.pool import StudyPool
-from converter.snapshot.report import Events, Report
+from converter.snapshot.report import Events, SnapshotReport
 from converter.snapshot.selection import (
     PlannedStudy,
     Selection,
@@ -42,18 +38,19 @@ def snapshot(
     events: Events | None = None,
     studies: list[PlannedStudy] | None = None,
     by_study: bool | None = None,
-) -> Report:
+) -> SnapshotReport:
     """Fetch, map, build and store every selected study; returns the summary.
 
     A study that fails (server error after retries, unusable metadata, a UID
     unsafe in a file name or URL, :mod:`converter.uids`) is reported in
-    ``Report.failed`` and gets no output; the run goes on. ``studies`` skips
+    ``SnapshotReport.failures`` with its typed error and gets no output; the run
+    goes on. ``studies`` skips
     the planning step when already known.
     ``by_study`` asks for each study's metadata in one request where it can
     (see :data:`STUDY_REQUEST_MAX`); by default when there are at least twice
     as many studies as workers, so that the workers still share the work.
     :class:`~converter.launch.urls.AutoUrls` are resolved once, with the first
-    study fetched (:func:`converter.snapshot.url_probe.choose_urls`).
+    study fetched (:func:`converter.snapshot.url_probe.resolve_auto`).
     """
     planned = studies if studies is not None else plan(source, selection)
     if events:
@@ -71,29 +68,10 @@ def snapshot(
         events=events,
         by_study=by_study,
     )
-    with _few_collections():
-        try:
-            report = run.run(planned)
-        except BaseException:
-            store.abort()  # keep what is complete, write nothing partial
-            raise
-        report.bytes += store.close()
-    return report
-
-
-@contextmanager
-def _few_collections() -> Iterator[None]:
-    """Run the cyclic garbage collector rarely while metadata streams through.
-
-    A study's metadata is millions of small acyclic dicts and lists, freed by
-    reference counting; the default thresholds make the collector rescan them
-    over and over (measured: half of the parse time). Restored afterwards.
-    """
-    before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 50)
     try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
+        report = run.run(planned)
+    except BaseException:
+        store.abort()  # keep what is complete, write nothing partial
+        raise
+    report.bytes += store.close()
+    return report

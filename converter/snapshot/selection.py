@@ -12,8 +12,10 @@ from typing import Any
 from converter.errors import (
     NotFoundError,
     UsageError,
+    arg,
 )
 from converter.mapping.ps3_18 import first_value
+from converter.output.store import INDEX_NAME
 from converter.source.client import DicomWebSource
 from converter.source.query import StudyFilter
 from converter.uids import RULE, UNSAFE, is_safe_uid
@@ -52,15 +54,20 @@ class Shard:
         return int.from_bytes(digest[:8], "big") % self.count == self.index
 
     @property
+    def index_name(self) -> str:
+        """The study list this shard writes (``index.json`` when there is one shard)."""
+        return INDEX_NAME if self.count == 1 else f"index-{self.index}-of-{self.count}.json"
+
+    @property
     def label(self) -> str:
         return f"shard {self.index} of {self.count}"
 
     @classmethod
     def parse(cls, text: str) -> Shard:
-        """``K/N`` as given to ``--shard``."""
+        """``"K/N"``: shard K of N (the command line's ``--shard``)."""
         index, sep, count = text.partition("/")
         if not sep or not index.isdigit() or not count.isdigit():
-            raise UsageError(f"--shard {text!r}: give K/N, e.g. 0/4")
+            raise UsageError(f"{arg('shard')} {text!r}: give K/N, e.g. 0/4")
         return cls(int(index), int(count))
 
     @classmethod
@@ -78,7 +85,7 @@ class Shard:
             total = count or _env_int(environ, "DICOMWEB2OHIF_SHARDS")
             if total is None:
                 raise UsageError(
-                    "JOB_COMPLETION_INDEX is set: give --shard-count N "
+                    f"JOB_COMPLETION_INDEX is set: give {arg('count=N')} "
                     "(or DICOMWEB2OHIF_SHARDS) with the Job's completions"
                 )
             return cls(
@@ -116,11 +123,13 @@ class Selection:
     def __post_init__(self) -> None:
         for uid in self.study_uids:
             if not is_safe_uid(uid):
-                raise UsageError(f"--study {uid!r} is {UNSAFE} (a study UID here has {RULE})")
+                raise UsageError(
+                    f"{arg('studies')} {uid!r} is {UNSAFE} (a study UID here has {RULE})"
+                )
         if self.study_uids and not self.study_filter.is_empty():
-            raise UsageError("give either --study UIDs or filters, not both")
+            raise UsageError(f"give either {arg('studies=UIDs')} or filters, not both")
         if self.limit is not None and self.limit < 1:
-            raise UsageError("--limit must be at least 1")
+            raise UsageError(f"{arg('limit')} must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ REFUSED = -1
 """The status recorded for a connection refused on the WADO-URI URL."""
 
 
-def choose_urls(
+def resolve_auto(
     source: DicomWebSource,
     urls: AutoUrls,
     instance: tuple[str, str, str],

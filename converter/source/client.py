@@ -25,8 +25,9 @@ from typing import Any, TypeVar
 
 import requests
 
-from converter.errors import NotFoundError, ServerError
+from converter.errors import NotFoundError, ServerError, UsageError, arg
 from converter.mapping.ps3_18 import first_value
+from converter.source import paging
 from converter.source.answers import check_datasets, load_json
 from converter.source.failures import excerpt, never_connected, reason, stalled_in_body, tls_message
 from converter.source.query import STUDY_INCLUDES, StudyFilter
@@ -73,6 +74,11 @@ class DicomWebSource:
         Attempts and backoff for transient failures.
     warn:
         Receives server ``Warning`` headers (PS3.18 6.7.1.2: results were capped).
+    session:
+        Your own :class:`requests.Session` (custom auth, proxies, client
+        certificates), used as it is for every request from every worker
+        thread; it is never changed. Without it each thread gets its own
+        session with ``credentials`` and ``verify``, which cannot be given too.
     """
 
     def __init__(
@@ -84,8 +90,17 @@ class DicomWebSource:
         verify: bool | str = True,
         retry: RetryPolicy | None = None,
         warn: Warn | None = None,
+        session: requests.Session | None = None,
     ) -> None:
         self.root, from_url = split_credentials(url)
+        if session is not None and (
+            credentials is not None or from_url is not None or verify is not True
+        ):
+            raise UsageError(
+                f"give {arg('session')} or credentials and {arg('verify')}, not both: "
+                "set them on the session"
+            )
+        self._own_session = session
         creds = credentials or Credentials()
         if from_url is not None and creds.user is None:
             creds = Credentials(from_url[0], from_url[1], creds.token, creds.headers)
@@ -103,7 +118,10 @@ class DicomWebSource:
     # -- sessions --------------------------------------------------------------
 
     def session(self) -> requests.Session:
-        """This thread's session (one per worker: connections are reused, never shared)."""
+        """This thread's session (one per worker: connections are reused, never shared),
+        or the caller's own session."""
+        if self._own_session is not None:
+            return self._own_session
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = Session()
@@ -121,7 +139,6 @@ class DicomWebSource:
                 session.headers[name] = value
             session.headers["User-Agent"] = "dicomweb2ohif"
             session.verify = self.verify
-            session.hooks["response"].append(self._on_response)
             self._local.session = session
         return session
 
@@ -142,6 +159,7 @@ class DicomWebSource:
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         warning = response.headers.get("Warning")
+        self._local.warning = warning  # for paging: a capped search says so here
         if warning and self.warn is not None:
             key = f"{response.url.split('?')[0]} {warning}"
             with self._lock:
@@ -171,7 +189,7 @@ class DicomWebSource:
                     error = transient.error
                     if attempt > 1:
                         error = ServerError(
-                            f"{error} (after {attempt} attempts)",
+                            f"{error.message} (after {attempt} attempts)",
                             url=error.url,
                             status=error.status,
                             body=error.body,
@@ -184,6 +202,12 @@ class DicomWebSource:
         and error messages, for the modules that fetch more than metadata."""
         return self._call(url, fn)
 
+    def _no_answer(self, shown: str) -> ServerError:
+        return ServerError(
+            f"no answer from {shown} within {self.timeout:g} s (raise {arg('timeout')}?)",
+            url=shown,
+        )
+
     def _once(self, url: str, fn: Callable[[], T], check: Callable[[T], str | None] | None) -> T:
         shown = redact(url)
         try:
@@ -193,7 +217,8 @@ class DicomWebSource:
             status = response.status_code if response is not None else None
             body = excerpt(self._hide_secrets(response.text)) if response is not None else ""
             hint = {
-                401: "the server wants credentials (--user, --token, or user:password@ in the URL)",
+                401: f"the server wants credentials ({arg('credentials')}, or user:password@ "
+                "in the URL)",
                 403: "the credentials were refused",
                 404: "check the DICOMweb root URL and the UIDs",
             }.get(status or 0, "")
@@ -217,20 +242,10 @@ class DicomWebSource:
         except requests.exceptions.SSLError as exc:
             raise ServerError(tls_message(shown, exc), url=shown) from exc
         except requests.Timeout as exc:
-            raise Transient(
-                ServerError(
-                    f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)",
-                    url=shown,
-                )
-            ) from exc
+            raise Transient(self._no_answer(shown)) from exc
         except requests.ConnectionError as exc:
             if stalled_in_body(exc):  # requests reports a read timeout inside the body this way
-                raise Transient(
-                    ServerError(
-                        f"no answer from {shown} within {self.timeout:g} s (raise --timeout?)",
-                        url=shown,
-                    )
-                ) from exc
+                raise Transient(self._no_answer(shown)) from exc
             if never_connected(exc):
                 error = ServerError(
                     f"cannot connect to {shown}: is the server running and the URL right? "
@@ -285,40 +300,18 @@ class DicomWebSource:
         max_studies: int | None = None,
         repeated: set[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every matching study once, paging with ``limit``/``offset`` (PS3.18 8.3.4.4).
-
-        Stops when a page is short or empty. A server that ignores ``offset``
-        sends the same page again: that is detected, warned about, and ends the
-        paging instead of looping forever. The UIDs of other records that come
-        again (Orthanc lists a study twice when it splits it) go into ``repeated``.
-        """
-        offset = 0
-        seen: set[str] = set()
-        yielded = 0
-        while True:
-            page = self.search_studies(study_filter, limit=page_size, offset=offset)
-            uids = [first_value(r, "0020000D") for r in page]
-            fresh = [r for r, uid in zip(page, uids, strict=True) if uid not in seen]
-            if page and not fresh:
-                if self.warn is not None:
-                    self.warn(
-                        f"{self.root}/studies ignored offset={offset} (the same studies "
-                        "came back); paging stopped: some studies may be missing"
-                    )
-                return
-            for record, uid in zip(page, uids, strict=True):
-                if uid in seen:
-                    if repeated is not None:
-                        repeated.add(str(uid))
-                    continue
-                seen.add(str(uid))
-                yield record
-                yielded += 1
-                if max_studies is not None and yielded >= max_studies:
-                    return
-            if len(page) < page_size:
-                return
-            offset += len(page)
+        """Every matching study once, paging with ``limit``/``offset`` (PS3.18 8.3.4.4):
+        see :func:`converter.source.paging.iter_studies` (capped answers, refused page
+        sizes and offsets, a server that ignores ``offset``, records listed twice)."""
+        return paging.iter_studies(
+            lambda limit, offset: self.search_studies(study_filter, limit=limit, offset=offset),
+            self._more_announced,
+            self.warn,
+            f"{redact(self.root)}/studies",
+            page_size=page_size,
+            max_studies=max_studies,
+            repeated=repeated,
+        )
 
     def find_study(self, study_uid: str) -> dict[str, Any]:
         """The QIDO-RS study record of one UID, or :class:`NotFoundError`."""
@@ -334,9 +327,19 @@ class DicomWebSource:
         """QIDO-RS ``GET {root}/studies/{uid}/series``.
 
         UIDs in request paths are percent-encoded (:func:`converter.uids.quote_uid`);
-        query values (``StudyInstanceUID=``) are encoded by requests.
+        query values (``StudyInstanceUID=``) are encoded by requests. An answer capped
+        with a ``Warning`` announcing more (dcm4chee-arc) is paged on with ``offset``.
         """
-        return self._datasets(f"{self.root}/studies/{quote_uid(study_uid)}/series")
+        url = f"{self.root}/studies/{quote_uid(study_uid)}/series"
+        return paging.capped_on(
+            lambda offset: self._datasets(url, [("offset", str(offset))] if offset else None),
+            self._more_announced,
+            "0020000E",
+        )
+
+    def _more_announced(self) -> bool:
+        """Whether the last answer on this thread said it was capped (a ``Warning``)."""
+        return bool(paging.MORE_RESULTS.search(getattr(self._local, "warning", None) or ""))
 
     def series_metadata(self, study_uid: str, series_uid: str) -> list[dict[str, Any]]:
         """WADO-RS ``GET {root}/studies/{s}/series/{se}/metadata`` (PS3.18 10.4.1.1.2)."""
@@ -360,7 +363,11 @@ class DicomWebSource:
 
         def fetch() -> Any:
             answer = self.session().get(
-                url, params=params, headers=ACCEPT_JSON, timeout=self.timeout
+                url,
+                params=params,
+                headers=ACCEPT_JSON,
+                timeout=self.timeout,
+                hooks={"response": self._on_response},
             )
             answer.raise_for_status()
             if not answer.content:

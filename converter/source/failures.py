@@ -13,6 +13,8 @@ import re
 import requests
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
+from converter.errors import arg
+
 
 def excerpt(text: str, limit: int = 160) -> str:
     """``text`` on one line, at most ``limit`` characters (for a body quoted in a message)."""
@@ -47,12 +49,12 @@ def tls_message(shown: str, exc: requests.exceptions.SSLError) -> str:
         return (
             f"cannot connect securely to {shown}: its certificate is for another host "
             f"name ({detail}); use the name it was issued for (or skip verification "
-            "with --insecure)"
+            f"with {arg('verify=False')})"
         )
     what = f"its certificate was not accepted: {detail}" if why else f"TLS failed ({detail})"
     return (
         f"cannot connect securely to {shown}: {what}; give the server's CA certificate "
-        "with --ca-bundle PEM (or skip verification with --insecure)"
+        f"with {arg('verify=<PEM file>')} (or skip verification with {arg('verify=False')})"
     )
 
 
