@@ -22,7 +22,7 @@ import requests
 from converter.cli import main
 from converter.errors import UsageError
 from converter.launch.model import build_study
-from converter.launch.urls import AutoUrls, WadoRsUrls, WadoUriUrls
+from converter.launch.urls import AutoUrls, WadoRsUrls, WadoUriUrls, choose_urls
 from converter.serve.proxy import Upstream, rendered_document_path, rewrite_launch, single_part
 from converter.serve.server import ServeOptions, Server
 from converter.snapshot.url_probe import resolve_auto
@@ -375,3 +375,24 @@ class TestAgainstOrthanc:
         assert pdf.content == want
         assert whole.status_code == 200 and whole.headers["Content-Type"] == "application/dicom"
         assert whole.content == (FIXTURE_DICOM / "study_a" / "sr" / "SR001.dcm").read_bytes()
+
+
+class TestLibrary:
+    def test_unknown_mode_is_a_usage_error_naming_the_argument(self) -> None:
+        with pytest.raises(UsageError, match=r"image_urls 'frames': one of wadouri, wadors, auto"):
+            choose_urls("http://pacs/rs", image_urls="frames")
+
+    @pytest.mark.orthanc
+    def test_snapshot_server_takes_image_urls(self, orthanc: Orthanc) -> None:
+        import converter
+
+        said: list[str] = []
+        with no_wado_uri_server(orthanc.url) as server:
+            report = converter.snapshot_server(server.dicomweb(), warn=said.append)
+        assert report.document is not None
+        urls = [e["url"] for e in entries(report.document)]
+        assert any(u.startswith("wadors:") for u in urls)
+        assert [m for m in said if "WADO" in m] == [
+            f"the server's WADO-URI ({server.origin}/wado) answered 404: "
+            "writing WADO-RS frame URLs instead"
+        ]
