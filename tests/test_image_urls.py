@@ -87,10 +87,10 @@ class TestWadoRsUrls:
             inst("6.7", Modality="SR", SOPClassUID="1.2.840.10008.5.1.4.1.1.88.34"),
             inst(
                 "6.7",
-                Modality="SEG",
+                Modality="RTDOSE",
                 Rows=2,
                 NumberOfFrames=4,
-                SOPClassUID="1.2.840.10008.5.1.4.1.1.66.4",
+                SOPClassUID="1.2.840.10008.5.1.4.1.1.481.2",
             ),
         ],
         ids=["no pixel data", "read whole"],
@@ -99,6 +99,16 @@ class TestWadoRsUrls:
         assert urls_of(md) == [
             "dicomweb:https://pacs.example/rs/studies/1.2.3/series/4.5/instances/6.7"
         ]
+
+    def test_segmentation_is_one_entry_naming_frame_1(self) -> None:
+        # OHIF's SEG loader derives frames 2..N from it (read in 3.13.2, measured in the viewer)
+        seg = inst("6.7", Modality="SEG", Rows=2, NumberOfFrames=4,
+                   SOPClassUID="1.2.840.10008.5.1.4.1.1.66.4")  # fmt: skip
+        assert urls_of(seg) == [
+            "wadors:https://pacs.example/rs/studies/1.2.3/series/4.5/instances/6.7/frames/1"
+        ]
+        document = {"studies": [build_study([[seg]], RS).to_json()]}
+        assert [p for p in validate(document) if ".url" in p.path] == []
 
     def test_pdf_document_is_its_rendered_form(self) -> None:
         md = inst("6.7", Modality="DOC", EncapsulatedDocument={"BulkDataURI": "http://in/bulk"})

@@ -186,11 +186,22 @@ def reads_whole(metadata: Mapping[str, Any]) -> bool:
     return metadata.get("SOPClassUID") in WHOLE_MULTIFRAME_SOP_CLASSES
 
 
+SEGMENTATION_SOP_CLASSES = frozenset(
+    {"1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7"}
+)
+"""Segmentation and Label Map Segmentation: read whole, but frame by frame."""
+
+
 def has_frames(metadata: Mapping[str, Any]) -> bool:
-    """An image whose frames a loader fetches one by one: it has ``Rows`` (Type 1 in
-    the Image Pixel module, PS3.3 C.7.6.3) and is not read whole. SR, encapsulated
-    documents, RT structure sets and waveforms have none."""
-    return bool(metadata.get("Rows")) and not reads_whole(metadata)
+    """An object whose frames a loader fetches one by one: an image (it has ``Rows``,
+    Type 1 in the Image Pixel module, PS3.3 C.7.6.3) that is not read whole, or a
+    segmentation, whose frames OHIF's SEG loader derives from its first frame's
+    WADO-RS URL (``.../frames/1`` -> ``.../frames/N``, read in OHIF 3.13.2; measured in
+    3.13.2 and 3.14.0-beta.6). SR, encapsulated documents, RT structure sets and
+    waveforms have none."""
+    if not metadata.get("Rows"):
+        return False
+    return not reads_whole(metadata) or metadata.get("SOPClassUID") in SEGMENTATION_SOP_CLASSES
 
 
 def _lift(group_item: Any) -> dict[str, Any]:

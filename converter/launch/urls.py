@@ -145,8 +145,9 @@ class WadoRsUrls:
 
     An image's entries are ``wadors:<root>/studies/<s>/series/<se>/instances/<o>/frames/<N>``
     (N one-based; cornerstone's ``wadors`` loader fetches one frame, multipart, and takes
-    the image attributes from the launch file's metadata). An object without frames
-    (SR, an encapsulated document, a segmentation read whole) gets the instance itself,
+    the image attributes from the launch file's metadata); a segmentation is one entry,
+    ``.../frames/1``. An object without frames (SR, an encapsulated document, an RT
+    structure set) or read whole otherwise (RT Dose, Parametric Map) gets the instance,
     ``dicomweb:<root>/studies/<s>/series/<se>/instances/<o>``; an encapsulated PDF's
     document is its rendered form, ``.../instances/<o>/rendered?accept=application/pdf``
     (PS3.18 8.3.3.1 accept query parameter, 10.4.1.1.3 rendered resources).
@@ -232,9 +233,10 @@ def entry_urls(
 ) -> EntryUrl:
     """How the entries of one instance are addressed.
 
-    ``image``: the instance has frames a loader can fetch one by one (pixel data that
-    is not read whole). WADO-RS links give such an instance ``/frames/N`` URLs, one
-    entry per frame (``/frames/1`` for a single frame); every other case gets the
+    ``image``: the instance has frames a loader fetches one by one
+    (:func:`converter.launch.model.has_frames`). WADO-RS links give such an instance
+    ``/frames/N`` URLs (``/frames/1`` for its only entry: a single frame, or a
+    segmentation, whose other frames OHIF derives from it); every other case gets the
     whole object, ``dicomweb:<URL>``, with ``frame=N`` per frame when there are several.
     """
     if image and isinstance(urls, WadoRsUrls):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from converter.launch.model import WHOLE_MULTIFRAME_SOP_CLASSES
+from converter.launch.model import SEGMENTATION_SOP_CLASSES, WHOLE_MULTIFRAME_SOP_CLASSES
 from converter.mapping.palette import instance_problem, throws_in_ohif
 from converter.validate.problem import Problem, json_type
 
@@ -24,6 +24,8 @@ class FrameEntry:
     path: str
     number_of_frames: Any
     sop_class: Any
+    wado_rs: bool = False
+    """A ``wadors:`` frame URL (``.../frames/N``) rather than a ``frame=N`` parameter."""
 
 
 def instance_where(md: Mapping[str, Any], parents: Mapping[str, str | None]) -> str:
@@ -68,6 +70,13 @@ def multiframe_problems(sop: str, entries: list[FrameEntry]) -> Iterator[Problem
     count = count if isinstance(count, int) and not isinstance(count, bool) else None
     numbers = [e.frame for e in entries if e.frame != 0]  # 0 is reported with its url
     if first.sop_class in WHOLE_MULTIFRAME_SOP_CLASSES:
+        if (
+            first.sop_class in SEGMENTATION_SOP_CLASSES
+            and len(entries) == 1
+            and first.wado_rs
+            and first.frame == 1
+        ):
+            return  # OHIF's SEG loader derives frames 2..N from the URL of frame 1
         for e in entries:
             if e.frame is not None:
                 yield Problem(

@@ -3,15 +3,17 @@ OHIF Viewer exactly what the proven WADO-URI launch file shows.
 
 The server is the test Orthanc behind ``tests/no_wado_uri.py`` (404 for ``/wado``, as
 Google Cloud Healthcare and AWS HealthImaging have no WADO-URI), holding the fixture
-files (CT, MR, SR, PDF, PT, RGB, an ultrasound cine, an Enhanced CT) and two compressed
-objects from pydicom's test files (JPEG-LS single frame, RLE multi-frame). ``snapshot``
+files (CT, MR, SR, PDF, PT, RGB, an ultrasound cine, an Enhanced CT), two compressed
+objects from pydicom's test files (JPEG-LS single frame, RLE multi-frame) and a
+segmentation of the CT made with highdicom. ``snapshot``
 with the default ``--image-urls auto`` finds no WADO-URI there and writes ``wadors:``
 frame URLs; ``serve --proxy`` in front of that server serves it. The reference is the
 ``--image-urls wadouri`` snapshot of the same Orthanc without the proxy, served the same
 way. Each file is opened WHOLE (every study of a launch file is opened, so one page load
 judges every display set of every study) and judged by :func:`tests.e2e.parity.judge_study`:
 per image the decoded pixel count, min, max and sum, every frame of a multi-frame object
-cold and warm, SR measurements, the PDF's bytes. Two page loads per OHIF version.
+cold and warm, SR measurements, the SEG's segments, the PDF's bytes. Two page loads per
+OHIF version.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from converter.cli import main
 from converter.serve import proxy
 from converter.serve.server import viewer_url
 from fixtures.orthanc import Orthanc
-from tests.conftest import fixture_files
+from tests.conftest import FIXTURE_DICOM, fixture_files
 from tests.e2e.conftest import serve_process
 from tests.e2e.ohif import JS_BOUNDARY, Viewer
 from tests.e2e.parity import SetResult, judge_study
@@ -38,6 +40,44 @@ pytestmark = [pytest.mark.e2e, pytest.mark.orthanc]
 
 COMPRESSED = ("MR_small_jpeg_ls_lossless.dcm", "emri_small_RLE.dcm")
 """JPEG-LS lossless (one frame) and RLE lossless (10 frames), from pydicom's test files."""
+
+
+def segmentation(folder: Path) -> Path:
+    """A binary SEG (highdicom) of a box on three of the fixture CT's five slices."""
+    import highdicom as hd
+    import numpy as np
+    import pydicom
+
+    cts = sorted(
+        (pydicom.dcmread(p) for p in (FIXTURE_DICOM / "study_a" / "ct").glob("*.dcm")),
+        key=lambda ds: float(ds.ImagePositionPatient[2]),
+    )
+    mask = np.zeros((len(cts), cts[0].Rows, cts[0].Columns), dtype=bool)
+    mask[1:4, 20:40, 20:40] = True
+    segment = hd.seg.SegmentDescription(
+        segment_number=1,
+        segment_label="Box",
+        segmented_property_category=hd.sr.CodedConcept("91723000", "SCT", "Anatomical Structure"),
+        segmented_property_type=hd.sr.CodedConcept("12738006", "SCT", "Brain"),
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+    )
+    seg = hd.seg.Segmentation(
+        source_images=cts,
+        pixel_array=mask,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[segment],
+        series_instance_uid="1.2.826.0.1.3680043.8.498.14000001",
+        series_number=90,
+        sop_instance_uid="1.2.826.0.1.3680043.8.498.14000002",
+        instance_number=1,
+        manufacturer="dicomweb2ohif tests",
+        manufacturer_model_name="tests",
+        software_versions="1",
+        device_serial_number="1",
+    )
+    path = folder / "SEG001.dcm"
+    seg.save_as(path)
+    return path
 
 
 @dataclass(frozen=True)
@@ -55,6 +95,7 @@ class Snapshots:
 @pytest.fixture(scope="module")
 def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snapshots]:
     files = [*fixture_files(), *(Path(str(get_testdata_file(n))) for n in COMPRESSED)]
+    files.append(segmentation(tmp_path_factory.mktemp("seg")))
     with Orthanc() as orthanc, no_wado_uri_server(orthanc.url) as server:
         orthanc.upload(files)
         rs, uri = tmp_path_factory.mktemp("wadors"), tmp_path_factory.mktemp("wadouri")
@@ -92,7 +133,7 @@ def test_wadors_file_from_a_server_without_wado_uri_shows_what_wadouri_shows(
     asked = snapshots.server.asked[before:]
     assert not viewer.page.evaluate(JS_BOUNDARY)
     kinds = sorted({kind for _, kind in shown})
-    assert kinds == ["image", "pdf", "sr"], kinds
+    assert kinds == ["image", "pdf", "seg", "sr"], kinds
     assert sorted(shown) == sorted(reference)
     assert {series for series, _ in shown} == snapshots.series  # every series of the file
     for key, want in reference.items():
