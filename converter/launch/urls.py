@@ -182,7 +182,7 @@ class WadoRsUrls:
 @dataclass(frozen=True)
 class AutoUrls:
     """WADO-URI links if the server answers WADO-URI, else WADO-RS links: the choice
-    is made once per run by :func:`converter.snapshot.url_probe.resolve_urls`."""
+    is made once per run by :func:`converter.snapshot.url_probe.resolve_auto`."""
 
     wado_uri: WadoUriUrls
     wado_rs: WadoRsUrls
