@@ -26,7 +26,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from converter.errors import UsageError
+from converter.errors import UsageError, arg
 from converter.output.targets import Target
 
 STUDY_LIST_NAME = "index.html"
@@ -61,7 +61,8 @@ def check_viewer_base(viewer_base: str) -> str:
     parts = urlsplit(viewer_base)
     if parts.scheme not in ("", "http", "https") or (parts.scheme and not parts.netloc):
         raise UsageError(
-            f"viewer base {viewer_base!r} is neither an http(s) URL nor a path relative to the page"
+            f"{arg('viewer_base')} {viewer_base!r} is neither an http(s) URL nor a path "
+            "relative to the page"
         )
     return viewer_base
 
