@@ -109,6 +109,12 @@ class TestWadoRsUrls:
         ]
         document = {"studies": [build_study([[seg]], RS).to_json()]}
         assert [p for p in validate(document) if ".url" in p.path] == []
+        # a whole-object url with a frame parameter stays a problem for a segmentation
+        entry = document["studies"][0]["series"][0]["instances"][0]
+        entry["url"] = "dicomweb:https://pacs.example/wado?requestType=WADO&frame=1"
+        assert [p.message for p in validate(document) if ".url" in p.path] == [
+            "a segmentation or dose object is read whole: no frame parameter"
+        ]
 
     def test_pdf_document_is_its_rendered_form(self) -> None:
         md = inst("6.7", Modality="DOC", EncapsulatedDocument={"BulkDataURI": "http://in/bulk"})
