@@ -85,6 +85,7 @@ def snapshot_server(
     url_template: str | None = None,
     document_url_template: str | None = None,
     wado_uri_root: str | None = None,
+    image_urls: str = "auto",
     gzip: bool = False,
     force: bool = False,
     indent: int | None = None,
@@ -112,9 +113,13 @@ def snapshot_server(
         ``accession_number``; else every study. At most ``limit`` of them.
     shard:
         ``"K/N"`` or a :class:`Shard`: this run takes part K of N (folder output).
-    url_template, document_url_template, wado_uri_root:
-        Where a viewer fetches each object (default: the server's WADO-URI,
-        PS3.18 9; a template has ``{study}``, ``{series}``, ``{instance}``).
+    url_template, document_url_template, wado_uri_root, image_urls:
+        Where a viewer fetches each object: a template (``{study}``, ``{series}``,
+        ``{instance}``), or the server's WADO-URI (PS3.18 9) at ``wado_uri_root`` or
+        beside the root; else ``image_urls``: ``"wadouri"``, ``"wadors"`` (WADO-RS
+        frame URLs, PS3.18 10.4, for servers without WADO-URI) or ``"auto"`` (the
+        default: WADO-URI if the server answers it for one instance, else WADO-RS,
+        warned).
     gzip, indent:
         ``.json.gz`` files in a folder; indented JSON.
     viewer_base:
@@ -162,7 +167,7 @@ def snapshot_server(
     )
     target = None if output is None else resolve_output(output, gzip=gzip, sharded=chosen.count > 1)
     page_viewer = check_viewer_base(viewer_base) if viewer_base and chosen.count == 1 else None
-    urls = choose_urls(source.root, url_template, document_url_template, wado_uri_root)
+    urls = choose_urls(source.root, url_template, document_url_template, wado_uri_root, image_urls)
     planned = plan(source, selection)
     order = [s.uid for s in planned]
     store: Store

@@ -78,7 +78,7 @@ class Behaviour:
     wado_uri: bool = True
     """A WADO-URI service (``wado`` next to the root); without one, it answers 404. A
     snapshot reads metadata only, so the launch file is the same either way; the viewer
-    needs ``--image-urls wadors|auto`` (issue 14) to show such a server's images."""
+    gets WADO-RS frame URLs from ``snapshot``'s default ``--image-urls auto``."""
 
 
 # -- presets, each from its documentation ------------------------------------------

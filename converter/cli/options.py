@@ -16,7 +16,7 @@ from pathlib import Path
 
 from converter.cli.console import Ui
 from converter.errors import UsageError
-from converter.launch.urls import InstanceUrls, choose_urls
+from converter.launch.urls import AutoUrls, InstanceUrls, choose_urls
 from converter.output.choose import Output, open_output, resolve_output
 from converter.output.store import Store
 from converter.output.study_list import PUBLIC_VIEWER, check_viewer_base
@@ -40,9 +40,14 @@ def study_filter(args: argparse.Namespace) -> StudyFilter:
     )
 
 
-def instance_urls(args: argparse.Namespace, source: DicomWebSource) -> InstanceUrls:
+def instance_urls(args: argparse.Namespace, source: DicomWebSource) -> InstanceUrls | AutoUrls:
+    """The URLs ``snapshot`` writes (``auto`` is decided by the run, with one request)."""
     return choose_urls(
-        source.root, args.url_template, args.document_url_template, args.wado_uri_root
+        source.root,
+        args.url_template,
+        args.document_url_template,
+        args.wado_uri_root,
+        getattr(args, "image_urls", "auto"),
     )
 
 

@@ -17,6 +17,7 @@ from converter.cli.options import PASSWORD_ENV, TOKEN_ENV, add_study_list_option
 from converter.cli.serve import add_parser as add_serve_parser
 from converter.cli.validate import add_parser as add_validate_parser
 from converter.errors import UsageError
+from converter.launch.urls import ImageUrls
 from converter.snapshot.run import DEFAULT_WORKERS
 from converter.snapshot.selection import STUDY_REQUEST_MAX
 from converter.source.client import DEFAULT_TIMEOUT
@@ -29,6 +30,7 @@ EXAMPLES = {
   dicomweb2ohif snapshot https://pacs.example/dicom-web --modality CT \\
       --study-date 20200101-20201231 --wado-uri-root https://viewer.example/wado -o ct.json
   dicomweb2ohif snapshot http://localhost:8042/dicom-web -o - | jq '.studies | length'
+  dicomweb2ohif snapshot https://dicom.example/dicomWeb --image-urls wadors -o frames.json
   DICOMWEB2OHIF_PASSWORD=... dicomweb2ohif snapshot https://pacs.example/dicom-web \
       --user migrator --workers 8 --gzip -o launch-files/
 """,
@@ -253,6 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="N for $JOB_COMPLETION_INDEX (or $DICOMWEB2OHIF_SHARDS)",
     )
     urls = snap.add_argument_group("instance URLs written into the file")
+    urls.add_argument(
+        "--image-urls",
+        choices=[m.value for m in ImageUrls],
+        default=ImageUrls.AUTO.value,
+        help="wadouri: whole objects by WADO-URI; wadors: WADO-RS frame URLs "
+        "(.../instances/<uid>/frames/<n>) for servers without WADO-URI (Google, AWS); "
+        "auto (default): wadouri if the server answers WADO-URI for one listed instance, "
+        "else wadors (said on stderr). --wado-uri-root means wadouri",
+    )
     urls.add_argument(
         "--wado-uri-root",
         metavar="URL",

@@ -254,21 +254,25 @@ class Handler(BaseHTTPRequestHandler):
             return
         method = "HEAD" if head else "GET"
         document = proxy.document_query(query)
+        rendered = proxy.rendered_document_path(path, query)
         target = path + (f"?{document or query}" if (document or query) else "")
+        headers = proxy.forwarded_headers(self.headers)
+        whole = proxy.wants_single_part(path, self.headers.get("Accept", ""))
+        if document is not None:
+            headers = {"Accept": "application/dicom"}
+        elif rendered is not None:
+            target, headers = rendered, {"Accept": proxy.INSTANCE_ACCEPT}
+        elif whole:
+            headers = {"Accept": proxy.INSTANCE_ACCEPT}
+        unwrap = document is not None or rendered is not None or whole
         try:
-            conn, response = upstream.request(
-                "GET" if document else method,
-                target,
-                proxy.forwarded_headers(self.headers)
-                if not document
-                else {"Accept": "application/dicom"},
-            )
+            conn, response = upstream.request("GET" if unwrap else method, target, headers)
         except (OSError, http.client.HTTPException) as exc:
             self._simple(502, f"proxy: {upstream.origin} did not answer ({exc})", head)
             return
         try:
-            if document is not None:
-                self._document(response, head)
+            if unwrap:
+                self._document(response, head, whole=whole and rendered is None)
             else:
                 self._relay(response, upstream, local, head)
         except TimeoutError:
@@ -276,7 +280,8 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             conn.close()
 
-    def _document(self, response: Any, head: bool) -> None:
+    def _document(self, response: Any, head: bool, whole: bool = False) -> None:
+        """Answer the object's encapsulated document, or with ``whole`` the object itself."""
         if response.status != 200:
             self._simple(
                 response.status,
@@ -290,7 +295,10 @@ class Handler(BaseHTTPRequestHandler):
             self._simple(413, "proxy: the DICOM object is too large to unwrap", head)
             return
         try:
-            data, media = proxy.encapsulated_document(response.read())
+            part10 = proxy.single_part(response.read(), response.getheader("Content-Type") or "")
+            data, media = (
+                (part10, "application/dicom") if whole else proxy.encapsulated_document(part10)
+            )
         except ValueError as exc:
             self._simple(406, f"proxy: {exc}", head)
             return

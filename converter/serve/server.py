@@ -53,6 +53,9 @@ from converter.uids import quote_uid
 
 PUBLIC_VIEWER = study_list.PUBLIC_VIEWER
 
+FRAME_ACCEPT = "multipart/related; type=application/octet-stream; transfer-syntax=*"
+"""What cornerstone's ``wadors`` loader asks a frame URL for (PS3.18 10.4.1.1.3)."""
+
 
 def viewer_url(viewer_base: str, launch_url: str, study_uid: str) -> str:
     """``<viewer>/viewer/dicomjson?url=<encoded>&StudyInstanceUIDs=<uid>``.
@@ -215,15 +218,17 @@ class Server:
         """Ask the running server what a viewer would ask; one line per problem.
 
         Each launch file, the viewer's ``index.html`` and ``app-config.js``, and
-        through the proxy the first instance of each file (a Part 10 object).
+        through the proxy the first instance of each file (a Part 10 object, or for
+        a ``wadors:`` URL a multipart frame).
         """
         problems: list[str] = []
         session = requests.Session()
         session.trust_env = False  # loopback: never through an HTTP proxy
 
-        def get(url: str, what: str) -> requests.Response | None:
+        def get(url: str, what: str, accept: str | None = None) -> requests.Response | None:
+            headers = {"Accept": accept} if accept else None
             try:
-                answer = session.get(url, timeout=60, stream=True)
+                answer = session.get(url, timeout=60, stream=True, headers=headers)
             except requests.RequestException as exc:
                 problems.append(f"{what}: {exc}")
                 return None
@@ -245,18 +250,21 @@ class Server:
             answer = get(self.launch_url(launch.relative), f"launch file {launch.relative}")
             if answer is None or self.options.upstream is None:
                 continue
-            first = first_url(answer.json())
-            if first is None or not first.startswith(self.origin + proxy.PREFIX):
+            loaded = first_url(answer.json()) or ""
+            frame = loaded.startswith("wadors:")
+            first = loaded.removeprefix("wadors:").removeprefix("dicomweb:")
+            if not first.startswith(self.origin + proxy.PREFIX):
                 continue
-            image = get(first, f"{launch.relative}: first instance through the proxy")
+            what = f"{launch.relative}: first instance through the proxy"
+            image = get(first, what, FRAME_ACCEPT if frame else None)
             if image is not None:
                 head = image.raw.read(132, decode_content=True)
+                kind = image.headers.get("Content-Type", "")
                 image.close()
-                if head[128:132] != b"DICM":
-                    problems.append(
-                        f"{launch.relative}: first instance through the proxy "
-                        "is not a DICOM Part 10 object"
-                    )
+                if frame and not kind.lower().startswith("multipart/related"):
+                    problems.append(f"{what}: a frame answer that is not multipart ({kind})")
+                elif not frame and head[128:132] != b"DICM":
+                    problems.append(f"{what} is not a DICOM Part 10 object")
         return problems
 
     # --- lifecycle -------------------------------------------------------------

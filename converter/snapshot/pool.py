@@ -8,6 +8,7 @@ studies in folder mode. A study that fails is reported and skipped; the others g
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -23,7 +24,7 @@ from converter.errors import (
     UnsafeUidError,
 )
 from converter.launch.model import Study, build_study
-from converter.launch.urls import InstanceUrls
+from converter.launch.urls import AutoUrls, InstanceUrls
 from converter.mapping.integrity import check_series, check_study, listed_series, series_not_found
 from converter.mapping.mapper import Warn, map_datasets
 from converter.mapping.ps3_18 import first_value
@@ -34,6 +35,7 @@ from converter.snapshot.selection import (
     STUDY_REQUEST_MAX,
     PlannedStudy,
 )
+from converter.snapshot.url_probe import resolve_auto
 from converter.source.client import DicomWebSource
 from converter.uids import UNSAFE, is_safe_uid, shown
 
@@ -69,7 +71,7 @@ class StudyPool:
     def __init__(
         self,
         source: DicomWebSource,
-        urls: InstanceUrls,
+        urls: InstanceUrls | AutoUrls,
         store: Store,
         *,
         workers: int,
@@ -81,6 +83,7 @@ class StudyPool:
         self.source = source
         self.by_study = by_study
         self.urls = urls
+        self._choosing = threading.Lock()
         self.store = store
         self.workers = workers
         self.keep_private = keep_private
@@ -188,11 +191,28 @@ class StudyPool:
             return None, 0
         try:
             check_study(groups, uid, self.warn)
-            study = build_study(groups, self.urls, study_uid=uid)
+            study = build_study(groups, self._chosen_urls(uid, groups), study_uid=uid)
             return study, self.store.write(study)
         except ConverterError as exc:
             job.error = exc
             return None, 0
+
+    def _chosen_urls(self, study_uid: str, groups: list[list[dict[str, Any]]]) -> InstanceUrls:
+        """The URLs to write; ``auto`` is decided once, on the first study's first instance."""
+        with self._choosing:
+            if isinstance(self.urls, AutoUrls):
+                first = groups[0][0]
+                self.urls = resolve_auto(
+                    self.source,
+                    self.urls,
+                    (
+                        study_uid,
+                        str(first.get("SeriesInstanceUID", "")),
+                        str(first.get("SOPInstanceUID", "")),
+                    ),
+                    self.warn,
+                )
+            return self.urls
 
     def _finish(self, job: _Job, outcome: tuple[Study | None, int] = (None, 0)) -> None:
         """Account for a study (main thread): written, or failed with its reason."""
