@@ -49,6 +49,11 @@ _EXPORTS = {
     "InputError": "converter.errors",
     "UnreadableFileError": "converter.errors",
     "PaletteError": "converter.errors",
+    "SignInError": "converter.errors",
+    "Token": "converter.source.tokens",
+    "TokenSource": "converter.source.tokens",
+    "RefreshingToken": "converter.source.tokens",
+    "command_token": "converter.source.token_command",
 }
 
 __all__ = [
@@ -64,16 +69,21 @@ __all__ = [
     "OutputError",
     "PaletteError",
     "Problem",
+    "RefreshingToken",
     "RetryPolicy",
     "ServerError",
     "Shard",
+    "SignInError",
     "Skipped",
     "SnapshotReport",
     "StudyFailure",
+    "Token",
+    "TokenSource",
     "UnreadableFileError",
     "UnsafeUidError",
     "UsageError",
     "__version__",
+    "command_token",
     "load_launch_file",
     "map_dataset",
     "map_datasets",
@@ -94,6 +104,7 @@ if TYPE_CHECKING:
         OutputError,
         PaletteError,
         ServerError,
+        SignInError,
         UnreadableFileError,
         UnsafeUidError,
         UsageError,
@@ -104,6 +115,8 @@ if TYPE_CHECKING:
     from converter.snapshot.selection import Shard
     from converter.source.client import DicomWebSource
     from converter.source.session import Credentials, RetryPolicy
+    from converter.source.token_command import command_token
+    from converter.source.tokens import RefreshingToken, Token, TokenSource
     from converter.validate.problem import Problem
     from converter.validate.validator import load_launch_file, parse_launch_file
 

@@ -31,6 +31,7 @@ from converter.snapshot.selection import Selection, Shard, plan
 from converter.source.client import DEFAULT_TIMEOUT, DicomWebSource
 from converter.source.query import StudyFilter
 from converter.source.session import Credentials, RetryPolicy
+from converter.source.tokens import TokenFetch, TokenSource
 from converter.validate.problem import Problem
 from converter.validate.validator import validate
 
@@ -40,6 +41,7 @@ def open_server(
     *,
     session: requests.Session | None = None,
     token: str | None = None,
+    token_provider: TokenSource | TokenFetch | None = None,
     user: str | None = None,
     password: str | None = None,
     headers: Iterable[tuple[str, str]] = (),
@@ -51,14 +53,16 @@ def open_server(
     """A DICOMweb server to snapshot, e.g. ``http://localhost:8042/dicom-web``.
 
     Either your own ``session`` (auth, proxies, client certificates set on it) or
-    the credentials here (HTTP basic, RFC 7617; bearer token, RFC 6750; extra
-    headers) and ``verify`` (a CA bundle path, or False). ``retry`` says how often
-    and how long to ask again after a busy server's answer (429, 503, ...; default
-    5 attempts). Nothing is sent yet.
+    the credentials here (HTTP basic, RFC 7617; bearer token, RFC 6750, fixed or from
+    a ``token_provider`` asked again on a 401 and before a stated expiry, e.g.
+    :func:`~converter.source.token_command.command_token`; extra headers) and
+    ``verify`` (a CA bundle path, or False). ``retry`` says how often and how long to
+    ask again after a busy server's answer (429, 503, ...; default 5 attempts).
+    Nothing is sent yet.
     """
     credentials = None
-    if token is not None or user is not None or headers:
-        credentials = Credentials(user, password, token, tuple(headers))
+    if token is not None or user is not None or headers or token_provider is not None:
+        credentials = Credentials(user, password, token, tuple(headers), token_provider)
     return DicomWebSource(
         url,
         session=session,

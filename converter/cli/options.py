@@ -25,6 +25,7 @@ from converter.snapshot.selection import Shard
 from converter.source.client import DicomWebSource
 from converter.source.query import StudyFilter
 from converter.source.session import Credentials, RetryPolicy
+from converter.source.token_command import command_token
 
 PASSWORD_ENV = "DICOMWEB2OHIF_PASSWORD"
 
@@ -47,7 +48,27 @@ def instance_urls(args: argparse.Namespace, source: DicomWebSource) -> InstanceU
     )
 
 
+def add_token_command(group: Any) -> None:
+    """``--token-command`` on a parser or argument group (``snapshot``, ``studies``, ``serve``)."""
+    group.add_argument(
+        "--token-command",
+        metavar="CMD",
+        help="command that prints a bearer token, run (without a shell) at the start, "
+        "again on a 401 and shortly before an expiry it states as JSON "
+        "(access_token/accessToken with expires_in/expires_on); the token is never "
+        "shown or written. E.g. 'gcloud auth print-access-token'",
+    )
+
+
 def credentials_of(args: argparse.Namespace) -> Credentials:
+    command = getattr(args, "token_command", None)
+    if command is not None:
+        if args.token or args.user:
+            raise UsageError("give --token-command or --token/--user, not both")
+        # Not $DICOMWEB2OHIF_TOKEN: a token left in the environment must not win.
+        return Credentials(
+            headers=tuple(args.header), token_provider=command_token(command, timeout=args.timeout)
+        )
     password = None
     if args.user:
         password = os.environ.get(PASSWORD_ENV)

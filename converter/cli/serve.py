@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from converter.cli.console import Ui
+from converter.cli.options import add_token_command
 from converter.errors import UsageError
 from converter.serve.options import ServeOptions
 from converter.serve.proxy import Upstream
@@ -31,12 +32,16 @@ from converter.serve.viewer import (
     check_version,
     ensure_viewer,
 )
+from converter.source.token_command import command_token
 
 EXAMPLES = f"""examples:
   # the local OHIF Viewer {OHIF_VERSION}, images through a proxy to the server: open the URL
   dicomweb2ohif serve out/ --viewer --proxy http://127.0.0.1:8042
   # a remote server, credentials kept on this side
   dicomweb2ohif serve snapshot.json --viewer --proxy https://user:pw@pacs.example
+  # a cloud server: the proxy signs each request with a token, renewed as needed
+  dicomweb2ohif serve out/ --viewer --proxy https://dicom.example/dicom-web \\
+      --token-command 'gcloud auth print-access-token'
   # the same in the newest OHIF pre-release
   dicomweb2ohif serve out/ --viewer-version {PROVEN_VERSIONS[-1]} --proxy http://127.0.0.1:8042
   # only the launch files, for a viewer elsewhere (CORS headers for its origin)
@@ -101,6 +106,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="reverse-proxy this server (its origin, e.g. http://127.0.0.1:8042) "
         "under /proxy/ and point the served launch files at it",
     )
+    add_token_command(serve)
     serve.add_argument(
         "--viewer-base",
         metavar="URL",
@@ -178,7 +184,10 @@ def _viewer_dist(args: argparse.Namespace, ui: Ui) -> Path | None:
 
 def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``serve``; returns the exit code (Ctrl-C or SIGTERM: 0)."""
-    upstream = Upstream.parse(args.proxy) if args.proxy else None
+    if args.token_command and not args.proxy:
+        raise UsageError("--token-command goes with --proxy (the token is for its server)")
+    token = command_token(args.token_command) if args.token_command else None
+    upstream = Upstream.parse(args.proxy, token=token) if args.proxy else None
     if (
         args.viewer_base
         and (args.viewer or args.viewer_version or args.viewer_dist)

@@ -17,6 +17,8 @@ FLAGS: dict[str, str] = {
     "shard": "--shard",
     "count=N": "--shard-count N",
     "credentials": "--user, --token",
+    "token_provider": "--token-command",
+    "token_command": "--token-command",
     "timeout": "--timeout",
     "verify=False": "--insecure",
     "verify=<PEM file>": "--ca-bundle PEM",

@@ -20,6 +20,7 @@ from converter.errors import (
     NotFoundError,
     OutputError,
     ServerError,
+    SignInError,
     UnsafeUidError,
 )
 from converter.launch.model import Study, build_study
@@ -275,6 +276,8 @@ class StudyPool:
     ) -> None:
         try:
             result = future.result()
+        except SignInError:
+            raise  # no token: every other study would fail the same way
         except ConverterError as exc:
             if job.error is None:
                 job.error = exc
