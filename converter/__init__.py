@@ -54,9 +54,11 @@ _EXPORTS = {
     "TokenSource": "converter.source.tokens",
     "RefreshingToken": "converter.source.tokens",
     "command_token": "converter.source.token_command",
+    "AwsSigV4": "converter.source.aws",
 }
 
 __all__ = [
+    "AwsSigV4",
     "ConverterError",
     "Credentials",
     "DicomWebSource",
@@ -113,6 +115,7 @@ if TYPE_CHECKING:
     from converter.mapping.mapper import map_dataset, map_datasets
     from converter.snapshot.report import Events, SnapshotReport, StudyFailure
     from converter.snapshot.selection import Shard
+    from converter.source.aws import AwsSigV4
     from converter.source.client import DicomWebSource
     from converter.source.session import Credentials, RetryPolicy
     from converter.source.token_command import command_token

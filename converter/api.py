@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import requests.auth
 
 from converter.errors import UsageError, arg
 from converter.folder.reader import FolderResult
@@ -42,6 +43,7 @@ def open_server(
     session: requests.Session | None = None,
     token: str | None = None,
     token_provider: TokenSource | TokenFetch | None = None,
+    auth: requests.auth.AuthBase | None = None,
     user: str | None = None,
     password: str | None = None,
     headers: Iterable[tuple[str, str]] = (),
@@ -55,14 +57,15 @@ def open_server(
     Either your own ``session`` (auth, proxies, client certificates set on it) or
     the credentials here (HTTP basic, RFC 7617; bearer token, RFC 6750, fixed or from
     a ``token_provider`` asked again on a 401 and before a stated expiry, e.g.
-    :func:`~converter.source.token_command.command_token`; extra headers) and
+    :func:`~converter.source.token_command.command_token`; a requests ``auth`` such as
+    :class:`~converter.source.aws.AwsSigV4`; extra headers) and
     ``verify`` (a CA bundle path, or False). ``retry`` says how often and how long to
     ask again after a busy server's answer (429, 503, ...; default 5 attempts).
     Nothing is sent yet.
     """
     credentials = None
-    if token is not None or user is not None or headers or token_provider is not None:
-        credentials = Credentials(user, password, token, tuple(headers), token_provider)
+    if token is not None or user is not None or headers or token_provider or auth:
+        credentials = Credentials(user, password, token, tuple(headers), token_provider, auth)
     return DicomWebSource(
         url,
         session=session,

@@ -7,7 +7,6 @@ refuse mid-run.
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 from collections.abc import Iterable
@@ -26,7 +25,7 @@ from converter.source.session import Credentials
 from converter.source.token_command import TokenCommand, command_token, parse_token
 from converter.source.tokens import RefreshingToken, Token
 from fixtures.orthanc import Orthanc
-from tests.token_server import Issuer, token_proxy
+from tests.token_server import Issuer, same_as_plain, snapshot_of, token_proxy
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -50,24 +49,7 @@ def every_file(folder: Path) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def plain_snapshot(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fixture studies snapshot straight from Orthanc (one file per study)."""
-    out = tmp_path_factory.mktemp("plain")
-    assert main(["snapshot", orthanc.dicomweb_url, "-o", f"{out}/", "-q"]) == 0
-    return out
-
-
-WRITTEN = re.compile(rb'"written": "[^"]*"')
-
-
-def same_as_plain(out: Path, plain: Path, proxy_url: str, orthanc: Orthanc) -> None:
-    names = sorted(p.name for p in plain.iterdir())
-    assert sorted(p.name for p in out.iterdir()) == names
-    for name in names:
-        got = (out / name).read_bytes().replace(proxy_url.encode(), orthanc.url.encode())
-        want = (plain / name).read_bytes()
-        if name == "index.json":  # when each file was written aside
-            got, want = (WRITTEN.sub(b"", x) for x in (got, want))
-        assert got == want, name
+    return snapshot_of(orthanc, tmp_path_factory.mktemp("plain"))
 
 
 @pytest.mark.orthanc
@@ -189,6 +171,19 @@ class TestSnapshot:
         assert "second line" not in err
         assert issuer.runs == 2  # the burst of 401s after the failure did not rerun it
         no_token_in(issuer, [stdout, err, *every_file(out)])
+
+
+@pytest.mark.orthanc
+def test_python_api_with_a_token_provider(orthanc: Orthanc, tmp_path: Path) -> None:
+    import converter
+
+    issuer = Issuer(tmp_path / "issuer")
+    with token_proxy(orthanc.url, issuer, max_requests=5) as proxy:
+        provider = converter.command_token(issuer.command("--style", "az"))
+        server = converter.open_server(proxy.url + "/dicom-web", token_provider=provider)
+        report = converter.snapshot_server(server, workers=3)
+    assert report.ok and report.written == 3
+    assert provider.fetches == issuer.runs == math.ceil(proxy.forwarded / 5) >= 2
 
 
 class TestCommandFailures:
@@ -327,7 +322,9 @@ class TestRefreshingToken:
             with pytest.raises(SignInError, match="refused a new token from token_provider too"):
                 source.search_studies()
         assert len(proxy.refused) == 2
-        with pytest.raises(UsageError, match="give token_provider or a fixed token"):
+        with pytest.raises(
+            UsageError, match="give one of token_provider, auth, a fixed token or a user"
+        ):
             DicomWebSource(
                 "http://127.0.0.1:9/rs", credentials=Credentials(token="t", token_provider=str)
             )

@@ -31,9 +31,31 @@ from typing import Any
 from urllib.parse import urlsplit
 
 ISSUER = Path(__file__).with_name("token_issuer.py")
+WRITTEN = re.compile(rb'"written": "[^"]*"')
 _TOKEN = re.compile(r"^tk(\d+)-(\d+)-([0-9a-f]{32})$")
 _FORWARDED = ("Accept", "Range")
 _RETURNED = ("Content-Type", "Warning", "Content-Disposition")
+
+
+def snapshot_of(orthanc: Any, out: Path) -> Path:
+    """The fixture studies snapshot straight from Orthanc (one file per study)."""
+    from converter.cli import main
+
+    assert main(["snapshot", orthanc.dicomweb_url, "-o", f"{out}/", "-q"]) == 0
+    return out
+
+
+def same_as_plain(out: Path, plain: Path, proxy_url: str, orthanc: Any) -> None:
+    """The folder ``out`` written through a proxy is ``plain`` byte for byte, once the
+    proxy's URL is read as Orthanc's and the index's write times are set aside."""
+    names = sorted(p.name for p in plain.iterdir())
+    assert sorted(p.name for p in out.iterdir()) == names
+    for name in names:
+        got = (out / name).read_bytes().replace(proxy_url.encode(), orthanc.url.encode())
+        want = (plain / name).read_bytes()
+        if name == "index.json":
+            got, want = (WRITTEN.sub(b"", x) for x in (got, want))
+        assert got == want, name
 
 
 @dataclass

@@ -60,8 +60,28 @@ def add_token_command(group: Any) -> None:
     )
 
 
+def add_aws_sigv4(group: Any) -> None:
+    """``--aws-sigv4`` on a parser or argument group."""
+    group.add_argument(
+        "--aws-sigv4",
+        nargs="?",
+        const="",
+        metavar="REGION",
+        help="sign requests with AWS Signature Version 4 for AWS HealthImaging "
+        "(botocore's credentials: environment, ~/.aws, $AWS_PROFILE, roles); REGION "
+        "defaults to the one in the host name",
+    )
+
+
 def credentials_of(args: argparse.Namespace) -> Credentials:
     command = getattr(args, "token_command", None)
+    region = getattr(args, "aws_sigv4", None)
+    if region is not None:
+        if args.token or args.user or command:
+            raise UsageError("give --aws-sigv4 or --token/--user/--token-command, not both")
+        from converter.source.aws import AwsSigV4  # botocore only when asked for
+
+        return Credentials(headers=tuple(args.header), auth=AwsSigV4(region or None, url=args.url))
     if command is not None:
         if args.token or args.user:
             raise UsageError("give --token-command or --token/--user, not both")

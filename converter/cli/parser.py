@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from converter import __version__
 from converter.cli.folder import add_parser as add_folder_parser
-from converter.cli.options import PASSWORD_ENV, TOKEN_ENV, add_token_command
+from converter.cli.options import PASSWORD_ENV, TOKEN_ENV, add_aws_sigv4, add_token_command
 from converter.cli.serve import add_parser as add_serve_parser
 from converter.cli.validate import add_parser as add_validate_parser
 from converter.errors import UsageError
@@ -131,6 +131,7 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
         help=f"bearer token (better: set ${TOKEN_ENV}, kept out of shell history)",
     )
     add_token_command(net)
+    add_aws_sigv4(net)
     net.add_argument(
         "--header",
         type=_header,

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from converter.cli.console import Ui
-from converter.cli.options import add_token_command
+from converter.cli.options import add_aws_sigv4, add_token_command
 from converter.errors import UsageError
 from converter.serve.options import ServeOptions
 from converter.serve.proxy import Upstream
@@ -107,6 +107,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "under /proxy/ and point the served launch files at it",
     )
     add_token_command(serve)
+    add_aws_sigv4(serve)
     serve.add_argument(
         "--viewer-base",
         metavar="URL",
@@ -182,12 +183,27 @@ def _viewer_dist(args: argparse.Namespace, ui: Ui) -> Path | None:
         progress.close()
 
 
+def _upstream(args: argparse.Namespace) -> Upstream | None:
+    """``--proxy`` and how it signs in (``--token-command``, ``--aws-sigv4``)."""
+    for flag, given in (("--token-command", args.token_command), ("--aws-sigv4", args.aws_sigv4)):
+        if given is not None and not args.proxy:
+            raise UsageError(f"{flag} goes with --proxy (it signs in to that server)")
+    if not args.proxy:
+        return None
+    if args.token_command is not None and args.aws_sigv4 is not None:
+        raise UsageError("give --token-command or --aws-sigv4, not both")
+    token = command_token(args.token_command) if args.token_command is not None else None
+    signer = None
+    if args.aws_sigv4 is not None:
+        from converter.source.aws import AwsSigV4  # botocore only when asked for
+
+        signer = AwsSigV4(args.aws_sigv4 or None, url=args.proxy)
+    return Upstream.parse(args.proxy, token=token, signer=signer)
+
+
 def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``serve``; returns the exit code (Ctrl-C or SIGTERM: 0)."""
-    if args.token_command and not args.proxy:
-        raise UsageError("--token-command goes with --proxy (the token is for its server)")
-    token = command_token(args.token_command) if args.token_command else None
-    upstream = Upstream.parse(args.proxy, token=token) if args.proxy else None
+    upstream = _upstream(args)
     if (
         args.viewer_base
         and (args.viewer or args.viewer_version or args.viewer_dist)

@@ -19,6 +19,8 @@ FLAGS: dict[str, str] = {
     "credentials": "--user, --token",
     "token_provider": "--token-command",
     "token_command": "--token-command",
+    "auth": "--aws-sigv4",
+    "aws_region": "--aws-sigv4 REGION",
     "timeout": "--timeout",
     "verify=False": "--insecure",
     "verify=<PEM file>": "--ca-bundle PEM",

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from converter.errors import UsageError, arg
+from converter.source.aws import AwsSigV4
 from converter.source.session import redact, split_credentials
 from converter.source.tokens import TokenSource, bearer_header
 
@@ -72,8 +73,8 @@ class Upstream:
     siblings. The URL's path, if any, is the DICOMweb root that the viewer's
     live ``dicomweb`` source uses (``dicomweb_root``; Orthanc's ``/dicom-web``
     when the URL has none). Credentials in the URL, or a bearer token from
-    ``token`` (asked again after a 401, and the request sent once more), are sent to
-    the server and never to the browser.
+    ``token`` (asked again after a 401, and the request sent once more), or an AWS
+    SigV4 ``signer``'s signature, are sent to the server and never to the browser.
     """
 
     origin: str
@@ -81,9 +82,16 @@ class Upstream:
     timeout: float = 60.0
     dicomweb_root: str = "/dicom-web"
     token: TokenSource | None = field(default=None, compare=False, repr=False)
+    signer: AwsSigV4 | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def parse(cls, url: str, timeout: float = 60.0, token: TokenSource | None = None) -> Upstream:
+    def parse(
+        cls,
+        url: str,
+        timeout: float = 60.0,
+        token: TokenSource | None = None,
+        signer: AwsSigV4 | None = None,
+    ) -> Upstream:
         """An http(s) URL whose origin is proxied (the command line's ``--proxy URL``)."""
         try:
             clean, auth = split_credentials(url)
@@ -97,9 +105,12 @@ class Upstream:
         except ValueError as exc:
             raise UsageError(f"{arg('proxy')} {redact(url)!r} has a bad port") from exc
         root = parts.path.rstrip("/") or "/dicom-web"
-        if auth is not None and token is not None:
-            raise UsageError(f"give user:password@ in {arg('proxy')} or a token, not both")
-        return cls(f"{parts.scheme}://{parts.netloc}".lower(), auth, timeout, root, token)
+        if sum(x is not None for x in (auth, token, signer)) > 1:
+            raise UsageError(
+                f"give user:password@ in {arg('proxy')}, a token or a signer, not several"
+            )
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        return cls(origin, auth, timeout, root, token, signer)
 
     @property
     def wado_uri_root(self) -> str:
@@ -130,6 +141,8 @@ class Upstream:
             sent["Authorization"] = f"Basic {basic}"
         if self.token is not None:
             sent["Authorization"] = bearer_header(self.token.token())
+        if self.signer is not None:
+            sent.update(self.signer.headers(method, self.origin + target))
         conn, response = self._send(method, target, sent)
         if response.status != 401 or self.token is None:
             return conn, response

@@ -36,9 +36,10 @@ from converter.source.session import (
     Credentials,
     RetryPolicy,
     Transient,
-    bearer_auth,
+    auth_secrets,
     on_loopback,
     redact,
+    session_auth,
     split_credentials,
     thread_session,
 )
@@ -107,7 +108,7 @@ class DicomWebSource:
         if from_url is not None and creds.user is None:
             creds = replace(creds, user=from_url[0], password=from_url[1])
         self.credentials = creds
-        self._bearer = bearer_auth(creds)
+        self._auth = session_auth(creds)
         self.timeout = timeout
         self.verify = verify
         self.retry = retry or RetryPolicy()
@@ -128,7 +129,7 @@ class DicomWebSource:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = thread_session(
-                self.credentials, self.verify, identity=self._identity, auth=self._bearer
+                self.credentials, self.verify, identity=self._identity, auth=self._auth
             )
             self._local.session = session
         return session
@@ -140,7 +141,7 @@ class DicomWebSource:
         ``Authorization`` header or password in its error page or a ``Warning``
         header; what it sends goes into messages and so into logs.
         """
-        secrets = self.credentials.secrets() + (self._bearer.sent if self._bearer else [])
+        secrets = self.credentials.secrets() + auth_secrets(self._auth)
         if self.credentials.user is not None:
             pair = f"{self.credentials.user}:{self.credentials.password or ''}"
             secrets.append(base64.b64encode(pair.encode("utf-8")).decode("ascii"))

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import requests.auth
 
 from converter.errors import ServerError, UsageError, arg
 from converter.source.tokens import BearerAuth, TokenFetch, TokenSource, as_token_source
@@ -72,6 +73,9 @@ class Credentials:
     fixed ``token``: a :class:`~converter.source.tokens.TokenSource`, or a callable
     returning a new token (a string, or a :class:`~converter.source.tokens.Token` with
     its expiry), called again on a 401 answer and shortly before a stated expiry.
+    ``auth`` is a requests auth for every request of every thread, e.g.
+    :class:`~converter.source.aws.AwsSigV4`; a ``secrets()`` method on it lists what
+    to hide in messages.
     """
 
     user: str | None = None
@@ -79,6 +83,7 @@ class Credentials:
     token: str | None = field(default=None, repr=False)
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     token_provider: TokenSource | TokenFetch | None = field(default=None, repr=False)
+    auth: requests.auth.AuthBase | None = field(default=None, repr=False)
 
     def secrets(self) -> list[str]:
         """Every secret string, so callers can check that none leaks."""
@@ -126,16 +131,24 @@ class Transient(Exception):
         self.retry_after = retry_after
 
 
-def bearer_auth(creds: Credentials) -> BearerAuth | None:
-    """The auth of every thread's session for ``creds.token_provider`` (None without one)."""
-    if creds.token_provider is None:
-        return None
-    if creds.token or creds.user is not None:
+def session_auth(creds: Credentials) -> requests.auth.AuthBase | None:
+    """The auth of every thread's session: a bearer token source's, or ``creds.auth``
+    (None: basic auth or a fixed token, set on each session)."""
+    given = [creds.token_provider is not None, creds.auth is not None]
+    if sum(given) > 1 or (any(given) and (creds.token or creds.user is not None)):
         raise UsageError(
-            f"give {arg('token_provider')} or a fixed token or user, not several "
+            f"give one of {arg('token_provider')}, {arg('auth')}, a fixed token or a user "
             "(each replaces the Authorization header)"
         )
-    return BearerAuth(as_token_source(creds.token_provider))
+    if creds.token_provider is not None:
+        return BearerAuth(as_token_source(creds.token_provider))
+    return creds.auth
+
+
+def auth_secrets(auth: Any) -> list[str]:
+    """What a session auth has sent that must never be shown (its ``secrets()``)."""
+    found = getattr(auth, "secrets", None)
+    return list(found()) if callable(found) else []
 
 
 def thread_session(

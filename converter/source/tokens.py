@@ -178,8 +178,8 @@ class BearerAuth(requests.auth.AuthBase):
     401 the request is sent once more with a refreshed token (as requests' digest
     auth resends after its challenge). A second 401 is returned as it is.
 
-    One instance serves every thread's session. ``sent`` holds every token put
-    into a header, so that messages can hide them whatever the source is.
+    One instance serves every thread's session. :meth:`secrets` gives every token
+    put into a header, so that messages can hide them whatever the source is.
     """
 
     def __init__(self, source: TokenSource) -> None:
@@ -187,8 +187,8 @@ class BearerAuth(requests.auth.AuthBase):
         self._lock = threading.Lock()
         self._sent: set[str] = set()
 
-    @property
-    def sent(self) -> list[str]:
+    def secrets(self) -> list[str]:
+        """Every token sent so far (to hide in messages)."""
         with self._lock:
             return list(self._sent)
 
