@@ -310,6 +310,41 @@ class TestRefreshingToken:
         now[0] += 2
         assert source.token() == "b"
 
+    @pytest.mark.orthanc
+    def test_a_token_worn_out_while_a_request_waited_gets_another_refresh(
+        self, orthanc: Orthanc, tmp_path: Path
+    ) -> None:
+        """On a busy machine a slow thread's retry may carry a token that other
+        threads already used up: that is an expiry too, not a refused sign-in."""
+        issuer = Issuer(tmp_path / "issuer")
+        fetch = TokenCommand(issuer.command())
+
+        class Lapped:
+            """Hands out the worn-out token once more on the first refresh, as the
+            token another thread fetched and used up would be."""
+
+            def __init__(self) -> None:
+                self.current = fetch().value
+                self.refreshes = 0
+
+            def token(self) -> str:
+                return self.current
+
+            def refresh(self, refused: str) -> str:
+                self.refreshes += 1
+                if self.refreshes > 1:
+                    self.current = fetch().value
+                return self.current
+
+        lapped = Lapped()
+        with token_proxy(orthanc.url, issuer, max_requests=1) as proxy:
+            source = DicomWebSource(
+                proxy.url + "/dicom-web", credentials=Credentials(token_provider=lapped)
+            )
+            assert source.search_studies()  # the first token works once
+            assert source.search_studies()  # refused, the same again, then a new one
+        assert lapped.refreshes == 2 and issuer.runs == 2 and len(proxy.refused) == 2
+
     def test_a_python_callable_as_token_provider(self, tmp_path: Path) -> None:
         issuer = Issuer(tmp_path / "issuer")
         # DicomWebSource wraps a callable; the token is hidden in every message.

@@ -35,6 +35,9 @@ MARGIN = 60.0
 the token's lifetime, so a short-lived token is not refreshed at once)."""
 
 
+RESENDS = 3
+"""How often one request is sent again with a refreshed token after 401 answers."""
+
 FAILED_FOR = 5.0
 """Seconds during which a failed fetch is not run again for the same refused token."""
 
@@ -175,8 +178,11 @@ def _sent_token(request: Any) -> str:
 
 class BearerAuth(requests.auth.AuthBase):
     """``Authorization: Bearer`` from a :class:`TokenSource` on every request; after a
-    401 the request is sent once more with a refreshed token (as requests' digest
-    auth resends after its challenge). A second 401 is returned as it is.
+    401 the request is sent again with a refreshed token (as requests' digest auth
+    resends after its challenge). A 401 to a token that has never been accepted is
+    returned as it is (the sign-in is wrong); one to a token that was accepted
+    before (it expired while this request waited, on a busy machine) gets another
+    refresh, at most :data:`RESENDS` in all.
 
     One instance serves every thread's session. :meth:`secrets` gives every token
     put into a header, so that messages can hide them whatever the source is.
@@ -186,6 +192,7 @@ class BearerAuth(requests.auth.AuthBase):
         self.source = source
         self._lock = threading.Lock()
         self._sent: set[str] = set()
+        self._good: set[str] = set()
 
     def secrets(self) -> list[str]:
         """Every token sent so far (to hide in messages)."""
@@ -204,17 +211,38 @@ class BearerAuth(requests.auth.AuthBase):
         return request
 
     def _on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        if response.status_code != 401 or response.history:
+        if response.history:
             return response
-        fresh = self._use(self.source.refresh(_sent_token(response.request)))
-        response.content  # noqa: B018 - read the refusal so the connection can be reused
-        response.close()
-        again = response.request.copy()
-        again.headers["Authorization"] = fresh
-        retried: requests.Response = response.connection.send(again, **kwargs)
-        retried.history.append(response)
-        retried.request = again
-        return retried
+        refused = _sent_token(response.request)
+        if response.status_code != 401:
+            self._worked(refused)
+            return response
+        history = []
+        for _ in range(RESENDS):
+            fresh = self._use(self.source.refresh(refused))
+            response.content  # noqa: B018 - read the refusal so the connection can be reused
+            response.close()
+            history.append(response)
+            again = response.request.copy()
+            again.headers["Authorization"] = fresh
+            response = response.connection.send(again, **kwargs)
+            response.request = again
+            refused = fresh.removeprefix("Bearer ")
+            if response.status_code != 401:
+                self._worked(refused)
+                break
+            if not self._has_worked(refused):
+                break  # a new token refused at once: not an expiry, the sign-in is wrong
+        response.history[:0] = history
+        return response
+
+    def _worked(self, token: str) -> None:
+        with self._lock:
+            self._good.add(token)
+
+    def _has_worked(self, token: str) -> bool:
+        with self._lock:
+            return token in self._good
 
 
 def refused_after_refresh(response: requests.Response | None) -> bool:
