@@ -55,6 +55,7 @@ _EXPORTS = {
     "RefreshingToken": "converter.source.tokens",
     "command_token": "converter.source.token_command",
     "AwsSigV4": "converter.source.aws",
+    "GoogleCredentials": "converter.source.google",
 }
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "Duplicate",
     "Events",
     "FolderResult",
+    "GoogleCredentials",
     "InputError",
     "MappingError",
     "NotFoundError",
@@ -117,6 +119,7 @@ if TYPE_CHECKING:
     from converter.snapshot.selection import Shard
     from converter.source.aws import AwsSigV4
     from converter.source.client import DicomWebSource
+    from converter.source.google import GoogleCredentials
     from converter.source.session import Credentials, RetryPolicy
     from converter.source.token_command import command_token
     from converter.source.tokens import RefreshingToken, Token, TokenSource

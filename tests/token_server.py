@@ -63,6 +63,7 @@ class Issuer:
     """The issuer's state folder: its secret, and what it issued."""
 
     state: Path
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
@@ -88,6 +89,20 @@ class Issuer:
         """Runs that started while another was still running."""
         path = self.state / "overlaps"
         return len(path.read_text().split()) if path.exists() else 0
+
+    def issue(self) -> str:
+        """A new token, counted and recorded as a run of the command is (the token
+        endpoint's way)."""
+        from tests.token_issuer import sign
+
+        with self._lock:
+            count = self.state / "count"
+            n = self.runs + 1
+            count.write_text(str(n))
+            token = sign((self.state / "secret").read_bytes(), n, int(time.time() * 1000))
+            with open(self.state / "issued", "a") as issued:
+                issued.write(token + "\n")
+            return token
 
     def issued_at(self, token: str) -> float:
         match = _TOKEN.match(token)
@@ -201,6 +216,114 @@ def token_proxy(
 
     server = Server(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class OAuthEndpoint:
+    """A running OAuth 2.0 token endpoint: its ``token_uri`` and the grants it made."""
+
+    token_uri: str
+    grants: int = 0
+    refusals: list[str] = field(default_factory=list)
+
+
+def _b64url(text: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+"""The ``aud`` of a service account's assertion, wherever it is sent (Google's docs)."""
+
+
+def jwt_problem(assertion: str, public_key: Any, client_email: str) -> str | None:
+    """Why a service account's JWT assertion (RFC 7523 2.1, signed RS256 as RFC 7518 3.3
+    says) is not good, or None."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    try:
+        head, body, signature = assertion.split(".")
+        header, claims = json.loads(_b64url(head)), json.loads(_b64url(body))
+    except ValueError:
+        return "not a JWT"
+    if header.get("alg") != "RS256":
+        return "not RS256"
+    try:
+        public_key.verify(
+            _b64url(signature), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256()
+        )
+    except InvalidSignature:
+        return "bad signature"
+    now = time.time()
+    if claims.get("iss") != client_email or claims.get("aud") != GOOGLE_TOKEN_AUDIENCE:
+        return "wrong iss or aud"
+    if not claims.get("iat", now + 1) <= now + 60 < claims.get("exp", 0) + 60:
+        return "expired or not yet valid"
+    if "https://www.googleapis.com/auth/cloud-platform" not in str(claims.get("scope", "")):
+        return "scope missing"
+    return None
+
+
+@contextmanager
+def oauth_endpoint(
+    issuer: Issuer, *, public_key: Any, client_email: str, expires_in: float = 3600.0
+) -> Iterator[OAuthEndpoint]:
+    """A token endpoint for google-auth's service-account credentials: the JWT bearer
+    grant (RFC 7523 2.1: ``POST`` a form with
+    ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`` and the signed
+    ``assertion``; the answer is ``access_token`` and ``expires_in``, RFC 6749 5.1),
+    with tokens from ``issuer`` that the token proxy accepts."""
+    from urllib.parse import parse_qs
+
+    state = OAuthEndpoint("")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            problem = (
+                "unsupported grant_type"
+                if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer"
+                else jwt_problem(form.get("assertion", ""), public_key, client_email)
+            )
+            answer: dict[str, Any]
+            if problem:
+                state.refusals.append(problem)
+                answer = {"error": "invalid_grant", "error_description": problem}
+                status = 400
+            else:
+                state.grants += 1
+                answer = {
+                    "access_token": issuer.issue(),
+                    "expires_in": expires_in,
+                    "token_type": "Bearer",
+                }
+                status = 200
+            body = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.token_uri = f"http://127.0.0.1:{server.server_address[1]}/token"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -73,9 +73,26 @@ def add_aws_sigv4(group: Any) -> None:
     )
 
 
+def add_google_adc(group: Any) -> None:
+    """``--google-adc`` on a parser or argument group."""
+    group.add_argument(
+        "--google-adc",
+        action="store_true",
+        help="bearer tokens from Google application default credentials "
+        "($GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login, "
+        "or the metadata server; needs google-auth), renewed as they expire",
+    )
+
+
 def credentials_of(args: argparse.Namespace) -> Credentials:
     command = getattr(args, "token_command", None)
     region = getattr(args, "aws_sigv4", None)
+    if getattr(args, "google_adc", False):
+        if args.token or args.user or command or region is not None:
+            raise UsageError("give --google-adc or --token/--user/--token-command/--aws-sigv4")
+        from converter.source.google import GoogleCredentials  # google-auth only when asked
+
+        return Credentials(headers=tuple(args.header), token_provider=GoogleCredentials())
     if region is not None:
         if args.token or args.user or command:
             raise UsageError("give --aws-sigv4 or --token/--user/--token-command, not both")

@@ -13,7 +13,13 @@ from typing import Any, NoReturn
 
 from converter import __version__
 from converter.cli.folder import add_parser as add_folder_parser
-from converter.cli.options import PASSWORD_ENV, TOKEN_ENV, add_aws_sigv4, add_token_command
+from converter.cli.options import (
+    PASSWORD_ENV,
+    TOKEN_ENV,
+    add_aws_sigv4,
+    add_google_adc,
+    add_token_command,
+)
 from converter.cli.serve import add_parser as add_serve_parser
 from converter.cli.validate import add_parser as add_validate_parser
 from converter.errors import UsageError
@@ -132,6 +138,7 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
     )
     add_token_command(net)
     add_aws_sigv4(net)
+    add_google_adc(net)
     net.add_argument(
         "--header",
         type=_header,

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from converter.cli.console import Ui
-from converter.cli.options import add_aws_sigv4, add_token_command
+from converter.cli.options import add_aws_sigv4, add_google_adc, add_token_command
 from converter.errors import UsageError
 from converter.serve.options import ServeOptions
 from converter.serve.proxy import Upstream
@@ -33,6 +33,7 @@ from converter.serve.viewer import (
     ensure_viewer,
 )
 from converter.source.token_command import command_token
+from converter.source.tokens import TokenSource
 
 EXAMPLES = f"""examples:
   # the local OHIF Viewer {OHIF_VERSION}, images through a proxy to the server: open the URL
@@ -108,6 +109,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     add_token_command(serve)
     add_aws_sigv4(serve)
+    add_google_adc(serve)
     serve.add_argument(
         "--viewer-base",
         metavar="URL",
@@ -185,14 +187,24 @@ def _viewer_dist(args: argparse.Namespace, ui: Ui) -> Path | None:
 
 def _upstream(args: argparse.Namespace) -> Upstream | None:
     """``--proxy`` and how it signs in (``--token-command``, ``--aws-sigv4``)."""
-    for flag, given in (("--token-command", args.token_command), ("--aws-sigv4", args.aws_sigv4)):
-        if given is not None and not args.proxy:
-            raise UsageError(f"{flag} goes with --proxy (it signs in to that server)")
+    given = {
+        "--token-command": args.token_command is not None,
+        "--aws-sigv4": args.aws_sigv4 is not None,
+        "--google-adc": args.google_adc,
+    }
+    for flag in (f for f, on in given.items() if on and not args.proxy):
+        raise UsageError(f"{flag} goes with --proxy (it signs in to that server)")
     if not args.proxy:
         return None
-    if args.token_command is not None and args.aws_sigv4 is not None:
-        raise UsageError("give --token-command or --aws-sigv4, not both")
-    token = command_token(args.token_command) if args.token_command is not None else None
+    if sum(given.values()) > 1:
+        raise UsageError(f"give one of {', '.join(given)}")
+    token: TokenSource | None = None
+    if args.token_command is not None:
+        token = command_token(args.token_command)
+    elif args.google_adc:
+        from converter.source.google import GoogleCredentials  # google-auth only when asked
+
+        token = GoogleCredentials()
     signer = None
     if args.aws_sigv4 is not None:
         from converter.source.aws import AwsSigV4  # botocore only when asked for
