@@ -1,14 +1,15 @@
 """Google application default credentials (ADC) for the Cloud Healthcare API's DICOMweb
 service: ``GOOGLE_APPLICATION_CREDENTIALS`` (a service-account or authorized-user JSON
 file), ``gcloud auth application-default login``, or the metadata server of a Google
-Cloud machine, found by ``google.auth.default`` with the ``cloud-platform`` scope, as
-dicomweb-client's GCP session helper (``dicomweb_client.ext.gcp.session_utils``) finds
-them.
+Cloud machine, found by dicomweb-client's GCP session helper
+(``dicomweb_client.ext.gcp.session_utils.create_session_from_gcp_credentials``:
+``google.auth.default`` with the ``cloud-platform`` scope).
 
-That helper's ``AuthorizedSession`` refreshes on its own, per session; the snapshot has
-one session per worker thread, so the credentials are used as a
-:class:`~converter.source.tokens.TokenSource` instead: one refresh, under a lock, for
-every thread, before google-auth's own expiry margin and after a 401.
+That helper's ``AuthorizedSession`` refreshes on its own, per session, without a lock
+shared between sessions; the snapshot has one session per worker thread, so only the
+session's credentials are used, as a :class:`~converter.source.tokens.TokenSource`: one
+refresh, under a lock, for every thread, within google-auth's own expiry margin and
+after a 401.
 
 google-auth is imported only when ADC is asked for (``pip install google-auth``, or
 ``dicomweb-client[gcp]``).
@@ -43,8 +44,15 @@ class GoogleCredentials:
                 "Google application default credentials need google-auth: pip install google-auth"
             ) from exc
         if credentials is None:
+            # dicomweb-client's helper finds them (google.auth.default, cloud-platform
+            # scope); only its credentials are kept, not its session (see above).
+            from dicomweb_client.ext.gcp.session_utils import (
+                create_session_from_gcp_credentials,
+            )
+
             try:
-                credentials, _ = google.auth.default(scopes=[SCOPE])
+                session: Any = create_session_from_gcp_credentials()
+                credentials = session.credentials
             except google.auth.exceptions.GoogleAuthError as exc:
                 raise SignInError(
                     f"no Google application default credentials: {_said(exc)}"
