@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import re
 import signal
 import sys
 import warnings
@@ -60,12 +61,21 @@ def add_token_command(group: Any) -> None:
     )
 
 
+def _region(text: str) -> str:
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an AWS region such as us-east-1 (put the URL first)"
+        )
+    return text
+
+
 def add_aws_sigv4(group: Any) -> None:
     """``--aws-sigv4`` on a parser or argument group."""
     group.add_argument(
         "--aws-sigv4",
         nargs="?",
         const="",
+        type=_region,
         metavar="REGION",
         help="sign requests with AWS Signature Version 4 for AWS HealthImaging "
         "(botocore's credentials: environment, ~/.aws, $AWS_PROFILE, roles); REGION "

@@ -35,8 +35,10 @@ EXAMPLES = {
   dicomweb2ohif snapshot https://pacs.example/dicom-web --modality CT \\
       --study-date 20200101-20201231 --wado-uri-root https://viewer.example/wado -o ct.json
   dicomweb2ohif snapshot http://localhost:8042/dicom-web -o - | jq '.studies | length'
-  DICOMWEB2OHIF_PASSWORD=... dicomweb2ohif snapshot https://pacs.example/dicom-web \
+  DICOMWEB2OHIF_PASSWORD=... dicomweb2ohif snapshot https://pacs.example/dicom-web \\
       --user migrator --workers 8 --gzip -o launch-files/
+  dicomweb2ohif snapshot https://healthcare.googleapis.com/v1/projects/.../dicomWeb \\
+      --token-command 'gcloud auth print-access-token' -o launch-files/
 """,
     "studies": """examples:
   dicomweb2ohif studies http://localhost:8042/dicom-web
