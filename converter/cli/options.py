@@ -62,7 +62,7 @@ def add_token_command(group: Any) -> None:
 
 
 def _region(text: str) -> str:
-    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", text):
+    if text and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an AWS region such as us-east-1 (put the URL first)"
         )
