@@ -2,6 +2,7 @@
 
     python -m benchmarks.contenders floor ROOT PATHS.json WORKERS ACCEPT-ENCODING
     python -m benchmarks.contenders naive ROOT
+    python -m benchmarks.contenders qido ROOT PAGE-SIZE QUERY
 
 Kept apart from the benchmark driver so that each imports only what it uses:
 the floor pays for ``requests`` alone, as a fair measure of the server's speed.
@@ -62,9 +63,35 @@ def naive(root: str) -> None:
             pydicom.Dataset.from_json(item)
 
 
+def qido(root: str, page_size: int, query: str) -> None:
+    """(q) the paged QIDO-RS study search alone (PS3.18 10.6, ``limit``/``offset``), with
+    the matching keys and ``includefield`` query a snapshot's plan asks: the floor of a
+    re-run, which has to look at every study's instance count."""
+    session = requests.Session()
+    session.headers["Accept-Encoding"] = "identity"
+    offset, count = 0, 0
+    while True:
+        answer = session.get(
+            f"{root}/studies?{query}&limit={page_size}&offset={offset}",
+            headers={"Accept": "application/dicom+json, application/json"},
+            timeout=120,
+        )
+        answer.raise_for_status()
+        page = answer.json() if answer.content else []
+        count += len(page)
+        if len(page) < page_size:
+            break
+        offset += len(page)
+    if count <= 0:
+        raise SystemExit("no studies")
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["floor"] and len(argv) == 5:
         floor(argv[1], json.loads(Path(argv[2]).read_text()), int(argv[3]), argv[4])
+        return 0
+    if argv[:1] == ["qido"] and len(argv) == 4:
+        qido(argv[1], int(argv[2]), argv[3])
         return 0
     if argv[:1] == ["naive"] and len(argv) == 2:
         naive(argv[1])

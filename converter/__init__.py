@@ -36,9 +36,9 @@ _EXPORTS = {
     "Events": "converter.snapshot.report",
     "SnapshotReport": "converter.snapshot.report",
     "StudyFailure": "converter.snapshot.report",
-    "FolderResult": "converter.folder.reader",
-    "Skipped": "converter.folder.reader",
-    "Duplicate": "converter.folder.reader",
+    "FolderResult": "converter.folder.result",
+    "Skipped": "converter.folder.result",
+    "Duplicate": "converter.folder.result",
     "ConverterError": "converter.errors",
     "UsageError": "converter.errors",
     "ServerError": "converter.errors",
@@ -113,7 +113,7 @@ if TYPE_CHECKING:
         UnsafeUidError,
         UsageError,
     )
-    from converter.folder.reader import Duplicate, FolderResult, Skipped
+    from converter.folder.result import Duplicate, FolderResult, Skipped
     from converter.mapping.mapper import map_dataset, map_datasets
     from converter.snapshot.report import Events, SnapshotReport, StudyFailure
     from converter.snapshot.selection import Shard

@@ -20,12 +20,13 @@ import requests
 import requests.auth
 
 from converter.errors import UsageError, arg
-from converter.folder.reader import FolderResult
 from converter.folder.reader import read_folder as _read_folder
+from converter.folder.result import FolderResult
 from converter.launch.urls import choose_urls
 from converter.mapping.mapper import Warn
 from converter.output.choose import open_output, resolve_output
 from converter.output.store import InMemory, Store
+from converter.output.study_list import PUBLIC_VIEWER, check_viewer_base
 from converter.snapshot.report import Events, SnapshotReport
 from converter.snapshot.run import DEFAULT_WORKERS, snapshot
 from converter.snapshot.selection import Selection, Shard, plan
@@ -94,6 +95,7 @@ def snapshot_server(
     gzip: bool = False,
     force: bool = False,
     indent: int | None = None,
+    viewer_base: str | None = PUBLIC_VIEWER,
     keep_private: bool = False,
     workers: int = DEFAULT_WORKERS,
     session: requests.Session | None = None,
@@ -122,6 +124,9 @@ def snapshot_server(
         PS3.18 9; a template has ``{study}``, ``{series}``, ``{instance}``).
     gzip, indent:
         ``.json.gz`` files in a folder; indented JSON.
+    viewer_base:
+        The OHIF Viewer that a folder's study list page (``index.html`` beside
+        ``index.json``) opens studies in; None writes no page (nor does a shard).
     keep_private:
         Keep private (odd-group) elements under their tag.
     workers:
@@ -163,6 +168,7 @@ def snapshot_server(
         chosen,
     )
     target = None if output is None else resolve_output(output, gzip=gzip, sharded=chosen.count > 1)
+    page_viewer = check_viewer_base(viewer_base) if viewer_base and chosen.count == 1 else None
     urls = choose_urls(source.root, url_template, document_url_template, wado_uri_root)
     planned = plan(source, selection)
     order = [s.uid for s in planned]
@@ -179,6 +185,7 @@ def snapshot_server(
             indent=indent,
             index_name=chosen.index_name,
             owns=chosen.owns,
+            study_list=page_viewer,
             warn=warn,
         )
     report = snapshot(

@@ -21,8 +21,8 @@ from converter.cli.console import Ui
 from converter.cli.folder import cmd_folder
 from converter.cli.index import cmd_index
 from converter.cli.map import cmd_map
-from converter.cli.options import interrupt_on_sigterm, restore_sigterm
 from converter.cli.parser import build_parser
+from converter.cli.process import interrupt_on_sigterm, restore_sigterm
 from converter.cli.serve import cmd_serve
 from converter.cli.snapshot import cmd_snapshot
 from converter.cli.studies import cmd_studies

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from converter.cli.console import Ui
 
 if TYPE_CHECKING:  # converter.folder.reader reads Part 10 with pydicom: imported when used
-    from converter.folder.reader import FolderResult
+    from converter.folder.result import FolderResult
 
 FOLDER_EXAMPLES = """examples:
   # files served from a bucket or web server under the same layout
@@ -100,6 +100,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="N for $JOB_COMPLETION_INDEX (or $DICOMWEB2OHIF_SHARDS)",
     )
+    from converter.cli.options import add_study_list_option
+
+    add_study_list_option(folder)
     return folder
 
 
@@ -140,37 +143,48 @@ class _FileProgress:
 def cmd_folder(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``folder``: 0 when a launch file was written (skipped files named), else 1."""
     from converter.cli.options import check_output, open_store, shard_of
+    from converter.cli.process import few_collections
     from converter.folder.reader import check_prefix, read_folder
+    from converter.folder.spill import Spill
 
     shard = shard_of(args, ui)
     output = check_output(args, shard)
     path = output.path
 
     prefix = check_prefix(args.url_prefix)
-    with _FileProgress(ui) as progress:
-        result = read_folder(
-            Path(args.path),
-            prefix,
-            keep_private=args.keep_private,
-            inline_documents=not args.no_inline_documents,
-            jobs=args.jobs,
-            exclude=path,
-            progress=progress.update,
-        )
-    _report(ui, result)
-    studies = [s for s in result.studies if shard.owns(s.uid)]
-    # Every study is written: a folder's content may change under the same UIDs.
-    store, target = open_store(args, ui, shard, output, [s.uid for s in studies], force=True)
-    written = 0
+    # A folder of per-study files: park the metadata on disk, one study in memory at a time.
+    spill = Spill() if output.kind == "folder" else None
     try:
-        for study in studies:
-            written += store.write(study)
-        written += store.close()
-    except KeyboardInterrupt:
-        store.abort()
-        raise
+        with few_collections(), _FileProgress(ui) as progress:
+            result = read_folder(
+                Path(args.path),
+                prefix,
+                keep_private=args.keep_private,
+                inline_documents=not args.no_inline_documents,
+                jobs=args.jobs,
+                exclude=path,
+                progress=progress.update,
+                spill=spill,
+            )
+        _report(ui, result)
+        owned = [uid for uid in result.study_uids if shard.owns(uid)]
+        # Every study is written: a folder's content may change under the same UIDs.
+        store, target = open_store(args, ui, shard, output, owned, force=True)
+        written = 0
+        try:
+            with few_collections():
+                for study in result.iter_studies():
+                    if shard.owns(study.uid):
+                        written += store.write(study)
+            written += store.close()
+        except KeyboardInterrupt:
+            store.abort()
+            raise
+    finally:
+        if spill is not None:
+            spill.close()
     ui.info(
-        f"wrote {len(studies)} of {len(result.studies)} studies, {result.instances} "
+        f"wrote {len(owned)} of {len(result.study_uids)} studies, {result.instances} "
         "instances read from "
         f"{result.files} files ({written:,} bytes) to {target}"
     )
@@ -183,7 +197,7 @@ def _names(paths: list[str]) -> str:
 
 
 def _report(ui: Ui, result: FolderResult) -> None:
-    from converter.folder.reader import describe_skipped
+    from converter.folder.result import describe_skipped
 
     for text, paths in result.warnings.items():
         if len(paths) == 1:

@@ -1,5 +1,5 @@
 """Option handling shared by the commands: the server, the filters, ``-o`` and its store,
-sharding, and how SIGTERM stops a command.
+and sharding.
 
 One place for these rules so ``snapshot`` and ``folder`` write their output the same way
 (one launch file, stdout, or a folder of per-study files with ``index.json``).
@@ -11,7 +11,6 @@ import argparse
 import getpass
 import os
 import re
-import signal
 import sys
 import warnings
 from pathlib import Path
@@ -22,6 +21,7 @@ from converter.errors import UsageError
 from converter.launch.urls import InstanceUrls, choose_urls
 from converter.output.choose import Output, open_output, resolve_output
 from converter.output.store import Store
+from converter.output.study_list import PUBLIC_VIEWER, check_viewer_base
 from converter.snapshot.selection import Shard
 from converter.source.client import DicomWebSource
 from converter.source.query import StudyFilter
@@ -173,9 +173,30 @@ def shard_of(args: argparse.Namespace, ui: Ui) -> Shard:
     return shard
 
 
+def add_study_list_option(parser: argparse.ArgumentParser) -> None:
+    """``--viewer-base`` of the commands that write a folder's study list page (``index.html``)."""
+    parser.add_argument(
+        "--viewer-base",
+        metavar="URL",
+        help="folder output: the OHIF Viewer the study list page index.html opens studies "
+        f"in (default {PUBLIC_VIEWER}; a path such as ../ohif/ is relative to the page)",
+    )
+
+
+def study_list_of(args: argparse.Namespace) -> str:
+    """The checked ``--viewer-base`` (a usage error when it is no http(s) URL or path)."""
+    return check_viewer_base(str(getattr(args, "viewer_base", None) or PUBLIC_VIEWER))
+
+
 def check_output(args: argparse.Namespace, shard: Shard) -> Output:
     """Resolve and check ``-o`` (and the options that need a folder) before any work."""
-    return resolve_output(args.output, gzip=args.gzip, sharded=shard.count > 1)
+    output = resolve_output(args.output, gzip=args.gzip, sharded=shard.count > 1)
+    if getattr(args, "viewer_base", None) and output.kind != "folder":
+        raise UsageError(
+            "--viewer-base goes with folder output (-o DIR/): it is the viewer of the "
+            "folder's study list page"
+        )
+    return output
 
 
 def open_store(
@@ -190,28 +211,7 @@ def open_store(
         indent=args.indent,
         index_name=shard.index_name,
         owns=shard.owns,
+        study_list=study_list_of(args) if shard.count == 1 else None,
         warn=ui.warn,
         sink=write_stdout,
     )
-
-
-def restore_sigterm(handler: Any) -> None:
-    """Put back the caller's SIGTERM handler (``main`` also runs in-process, e.g. in tests)."""
-    import threading
-
-    if threading.current_thread() is threading.main_thread() and handler is not None:
-        signal.signal(signal.SIGTERM, handler)
-
-
-def interrupt_on_sigterm() -> None:
-    """``kill`` stops a command like Ctrl-C (``snapshot``: finished files kept and indexed,
-    nothing partial; ``serve``: a clean shutdown). ``main`` restores the old handler."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)

@@ -18,6 +18,7 @@ from converter.cli.options import (
     TOKEN_ENV,
     add_aws_sigv4,
     add_google_adc,
+    add_study_list_option,
     add_token_command,
 )
 from converter.cli.serve import add_parser as add_serve_parser
@@ -284,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-private", action="store_true", help="keep private tags (under their 8-hex key)"
     )
     snap.add_argument("--indent", type=int, metavar="N", help="pretty-print with N spaces")
+    add_study_list_option(snap)
 
     studies = commands.add_parser(
         "studies",
@@ -311,12 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
         "index",
         help="merge shard indexes of a folder into index.json",
         description="Merge index.json, every index-K-of-N.json and study files without an "
-        "entry into one index.json (written atomically).",
+        "entry into one index.json, and write its study list page index.html (atomically).",
         epilog="examples:\n  dicomweb2ohif index /srv/launch/\n"
         "  dicomweb2ohif index s3://bucket/launch/\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     merge.add_argument("folder", help="folder or storage URL written by snapshot -o")
+    add_study_list_option(merge)
     served = add_serve_parser(commands)
     local = [add_folder_parser(commands), add_validate_parser(commands)]
     for sub in (snap, studies, mapper, merge, served, *local):

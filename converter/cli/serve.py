@@ -248,7 +248,7 @@ def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
                 + " answer"
             )
             return 0
-        from converter.cli.options import interrupt_on_sigterm  # kill stops it like Ctrl-C
+        from converter.cli.process import interrupt_on_sigterm  # kill stops it like Ctrl-C
 
         interrupt_on_sigterm()
         ui.info("Ctrl-C to stop.")

@@ -5,9 +5,6 @@ launch files, with progress on stderr and a summary (library side: :mod:`convert
 from __future__ import annotations
 
 import argparse
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from converter.cli.console import SnapshotProgress, Ui, summary
 from converter.cli.options import (
@@ -18,6 +15,7 @@ from converter.cli.options import (
     shard_of,
     study_filter,
 )
+from converter.cli.process import few_collections
 from converter.snapshot.run import snapshot
 from converter.snapshot.selection import Selection, plan
 
@@ -60,22 +58,3 @@ def cmd_snapshot(args: argparse.Namespace, ui: Ui) -> int:
         ui.error("no study was written")
         return 1
     return 0
-
-
-@contextmanager
-def few_collections() -> Iterator[None]:
-    """Run the cyclic garbage collector rarely while metadata streams through.
-
-    A study's metadata is millions of small acyclic dicts and lists, freed by
-    reference counting; the default thresholds make the collector rescan them
-    over and over (measured: half of the parse time). Restored afterwards. A
-    process-wide setting, so the CLI makes it, never the library.
-    """
-    before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 50)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()

@@ -24,14 +24,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from converter.errors import InputError, UnreadableFileError, UsageError, arg
 from converter.folder.part10 import BulkData, read_header
-from converter.launch.encoding import launch_file
+from converter.folder.result import Duplicate, FolderResult, Skipped, describe_skipped
+from converter.folder.spill import Spill
 from converter.launch.model import Study, build_study
 from converter.mapping.mapper import map_dataset
 from converter.mapping.palette import repair, tagged_problem
@@ -244,44 +245,6 @@ def _results(job: _Job, files: list[str], jobs: int) -> Iterator[_Loaded]:
         pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: no waiting for the rest
 
 
-# --- the result ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A file that is not in the launch file, and why."""
-
-    path: str
-    reason: str
-    not_dicom: bool = False
-
-
-@dataclass(frozen=True)
-class Duplicate:
-    """A file holding an SOP instance that an earlier file (kept) holds too."""
-
-    path: str
-    kept: str
-    sop_instance_uid: str
-
-
-@dataclass
-class FolderResult:
-    """What a folder gave: the studies, and every file that is not in them."""
-
-    studies: list[Study]
-    files: int
-    instances: int
-    skipped: list[Skipped] = field(default_factory=list)
-    duplicates: list[Duplicate] = field(default_factory=list)
-    warnings: dict[str, list[str]] = field(default_factory=dict)
-    """Warning text -> the files it was raised for (in file order)."""
-
-    def document(self) -> dict[str, Any]:
-        """The launch file of these studies: ``{"studies": [...]}``."""
-        return launch_file(self.studies)
-
-
 def _study_key(study: Study) -> tuple[str, str, str]:
     f = study.fields
     return (str(f.get("StudyDate") or ""), str(f.get("StudyTime") or ""), study.uid)
@@ -296,6 +259,7 @@ def read_folder(
     jobs: int = 1,
     exclude: Path | None = None,
     progress: Progress | None = None,
+    spill: Spill | None = None,
 ) -> FolderResult:
     """Read every DICOM file under ``root`` into studies (ordered by date, time, UID).
 
@@ -308,6 +272,10 @@ def read_folder(
         without it they are a BulkDataURI naming the file, which OHIF cannot open.
     jobs:
         Worker processes for reading (files are spread only when there are many).
+    spill:
+        Park each mapped instance there instead of in memory: memory stays flat
+        however many files there are, and :meth:`FolderResult.iter_studies`
+        builds the studies one at a time (for writing each to its own file).
 
     Raises
     ------
@@ -323,6 +291,7 @@ def read_folder(
     result = FolderResult([], len(files), 0)
     kept: dict[str, str] = {}
     groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    parked: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     step = max(1, len(files) // 200)
     for done, loaded in enumerate(_results(job, files, jobs), start=1):
         if progress is not None and (done % step == 0 or done == len(files)):
@@ -338,37 +307,41 @@ def read_folder(
             result.duplicates.append(Duplicate(loaded.path, kept[sop], sop))
             continue
         kept[sop] = loaded.path
-        groups[md["StudyInstanceUID"]][md["SeriesInstanceUID"]].append(md)
+        study_uid, series_uid = md["StudyInstanceUID"], md["SeriesInstanceUID"]
+        if spill is None:
+            groups[study_uid][series_uid].append(md)
+        else:  # only the identity stays in memory
+            spill.add(study_uid, series_uid, md)
+            parked[study_uid][series_uid].append(sop)
     if not kept:
         raise InputError(
             f"no DICOM instance could be read under {root}: "
             f"{describe_skipped(result.skipped, len(files))}"
         )
     urls = FolderUrls(prefix, kept)
-    studies = [
-        build_study(list(series.values()), urls, study_uid) for study_uid, series in groups.items()
-    ]
-    for study_uid, series in groups.items():
+    for study_uid in groups or parked:
+        series = groups[study_uid] if spill is None else _identities(parked[study_uid])
         note = nonconformant_note(study_uid, series.values())
         if note is not None:
             result.warnings[note] = [
                 kept[md["SOPInstanceUID"]] for group in series.values() for md in group
             ]
-    result.studies = sorted(studies, key=_study_key)
     result.instances = len(kept)
+    if spill is not None:
+        result.spill, result.urls, result.study_uids = spill, urls, list(parked)
+        return result
+    studies = [
+        build_study(list(series.values()), urls, study_uid) for study_uid, series in groups.items()
+    ]
+    result.studies = sorted(studies, key=_study_key)
+    result.study_uids = [study.uid for study in result.studies]
     return result
 
 
-def describe_skipped(skipped: list[Skipped], files: int, names: int = 5) -> str:
-    """One line: how many files were skipped and why, naming the first few of each kind."""
-    if not files:
-        return "the folder holds no files"
-    parts = []
-    for not_dicom, what in ((True, "not DICOM"), (False, "unreadable")):
-        group = [s for s in skipped if s.not_dicom is not_dicom]
-        if not group:
-            continue
-        shown = ", ".join(f"{s.path} ({s.reason})" for s in group[:names])
-        more = f" and {len(group) - names} more" if len(group) > names else ""
-        parts.append(f"{len(group)} {what}: {shown}{more}")
-    return f"{files} files, " + "; ".join(parts) if parts else f"{files} files"
+def _identities(by_series: Mapping[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
+    """A parked study's identity UIDs as instance metadata, for :func:`nonconformant_note`
+    (built for the moment, one study at a time)."""
+    return {
+        series: [{"SeriesInstanceUID": series, "SOPInstanceUID": sop} for sop in sops]
+        for series, sops in by_series.items()
+    }

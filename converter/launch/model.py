@@ -185,6 +185,19 @@ def _instance_key(md: Mapping[str, Any]) -> tuple[tuple[int, float], str]:
     return (_number_key(md.get("InstanceNumber")), str(md.get("SOPInstanceUID", "")))
 
 
+def _with_document(md: Mapping[str, Any], value: dict[str, str]) -> dict[str, Any]:
+    """``md`` with ``EncapsulatedDocument`` set to ``value``, in its place: where it was,
+    else in tag order, (0042,0011) before MIMETypeOfEncapsulatedDocument (0042,0012)."""
+    if "EncapsulatedDocument" in md or "MIMETypeOfEncapsulatedDocument" not in md:
+        return {**md, "EncapsulatedDocument": value}
+    out: dict[str, Any] = {}
+    for key, item in md.items():
+        if key == "MIMETypeOfEncapsulatedDocument":
+            out["EncapsulatedDocument"] = value
+        out[key] = item
+    return out
+
+
 def build_series(
     ordered: Sequence[Mapping[str, Any]], study_uid: str, urls: InstanceUrls
 ) -> Series:
@@ -195,10 +208,13 @@ def build_series(
         sop_uid = str(md.get("SOPInstanceUID", ""))
         url = urls.instance(study_uid, series_uid, sop_uid)
         document = md.get("EncapsulatedDocument")
-        if isinstance(document, Mapping) and "BulkDataURI" in document:
+        inline = isinstance(document, Mapping) and "InlineBinary" in document
+        if not inline and (document is not None or "MIMETypeOfEncapsulatedDocument" in md):
+            # A BulkDataURI, or a document the server sent another way or left out
+            # (Azure's metadata has no OB values): the viewer fetches it by its UIDs.
             direct = urls.document(study_uid, series_uid, sop_uid)
             if direct is not None:
-                md = {**md, "EncapsulatedDocument": {"DirectRetrieveURL": direct}}
+                md = _with_document(md, {"DirectRetrieveURL": direct})
         entries.extend(frame_entries(md, "dicomweb:" + url))
     # From the first entry: for an enhanced multi-frame object that is frame 1
     # with its functional groups lifted, so SliceThickness is there too.

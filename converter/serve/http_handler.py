@@ -12,7 +12,6 @@ import contextlib
 import http.client
 import mimetypes
 import sys
-from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +19,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from converter.errors import SignInError
 from converter.serve import proxy
-from converter.serve.options import Link, ServeOptions
+from converter.serve.options import ServeOptions
 from converter.serve.viewer import app_config_js
 
 
@@ -32,7 +31,7 @@ class Server(Protocol):
     viewer_origin: str
     allowed_hosts: set[str]
 
-    def links(self) -> list[Link]: ...
+    def study_list_page(self) -> bytes: ...
 
     def live_config(self, local_origin: str) -> dict[str, object] | None: ...
 
@@ -198,10 +197,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._launch(unquote(path[len(LAUNCH_PREFIX) :]), query, local, head)
             elif path == proxy.PREFIX or path.startswith(proxy.PREFIX + "/"):
                 self._proxy(path[len(proxy.PREFIX) :] or "/", query, local, head)
+            elif path == "/" or (path == "/index.html" and self.app.options.viewer_dist is None):
+                self._bytes(self.app.study_list_page(), "text/html; charset=utf-8", head)
             elif self.app.options.viewer_dist is not None:
                 self._viewer(unquote(path), local, head)
-            elif path in ("/", "/index.html"):
-                self._index(head)
             else:
                 self._simple(404, f"not found: {path}", head)
         except (BrokenPipeError, ConnectionResetError):
@@ -246,20 +245,6 @@ class Handler(BaseHTTPRequestHandler):
             self._simple(404, f"not found: {path}", head)  # a missing asset, not a route
         else:
             self._file(dist / "index.html", head)  # single-page app route
-
-    def _index(self, head: bool) -> None:
-        # Names come from the launch files: escaped, never markup.
-        rows = "".join(
-            f'<li><a href="{escape(link.url)}">{escape(link.file)}: '
-            f"{escape(link.patient_name)} {escape(link.modalities)} "
-            f"{escape(link.study_uid)}</a></li>"
-            for link in self.app.links()
-        )
-        page = (
-            f"<!doctype html><meta charset=utf-8><title>dicomweb2ohif serve</title>"
-            f"<h1>Launch files</h1><ul>{rows}</ul>"
-        ).encode()
-        self._bytes(page, "text/html; charset=utf-8", head)
 
     # --- proxy -----------------------------------------------------------------
 

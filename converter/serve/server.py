@@ -10,6 +10,11 @@ Paths served (all on ``http://127.0.0.1:PORT``):
 ``/proxy/<path>`` (``--proxy URL``)
     the server's own ``<path>``, streamed; WADO-URI ``application/pdf`` is
     answered from the DICOM object (:mod:`converter.serve.proxy`).
+``/``
+    the study list page (:mod:`converter.output.study_list`) of the served
+    studies, built on the fly: its links open the local viewer with
+    ``--viewer`` (relative to the page), else ``--viewer-base`` or the public
+    one, and name the launch files under ``/launch/``.
 ``/app-config.js`` and every other path (``--viewer``)
     the pinned OHIF Viewer build; ``app-config.js`` is the generated one with
     the ``dicomjson`` source (and, with ``--proxy``, OHIF's ``dicomweb`` source
@@ -38,6 +43,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from converter.errors import ConverterError, UsageError, arg
+from converter.output import study_list
 from converter.serve import proxy
 from converter.serve.http_handler import LAUNCH_PREFIX, LOOPBACK_HOSTS, Handler, HttpServer
 from converter.serve.launch_files import find_launch_files, first_url, one_study, read_launch
@@ -45,7 +51,7 @@ from converter.serve.options import Link, ServeOptions
 from converter.serve.viewer import LIVE_SOURCE_NAME, live_source
 from converter.uids import quote_uid
 
-PUBLIC_VIEWER = "https://viewer.ohif.org"
+PUBLIC_VIEWER = study_list.PUBLIC_VIEWER
 
 
 def viewer_url(viewer_base: str, launch_url: str, study_uid: str) -> str:
@@ -102,6 +108,7 @@ class Server:
         self._thread: threading.Thread | None = None
         self._cache: dict[tuple[str, str, str], tuple[tuple[int, int], bytes]] = {}
         self._cache_lock = threading.Lock()
+        self._page: bytes | None = None
 
     # --- what to print ---------------------------------------------------------
 
@@ -134,6 +141,33 @@ class Server:
                     )
                 )
         return out
+
+    def study_list_page(self) -> bytes:
+        """The study list page of the served studies (built once, then kept).
+
+        A folder's own ``index.html`` is not served: its links point at the
+        viewer chosen when it was written and at files beside it, while here
+        the files are under ``/launch/`` and the viewer is this server's.
+        """
+        with self._cache_lock:
+            if self._page is not None:
+                return self._page
+        rows = []
+        for launch in self.files:
+            for study in launch.studies:
+                uid = str(study.get("StudyInstanceUID") or "")
+                query = f"?study={quote_uid(uid)}" if len(launch.studies) > 1 else ""
+                series = study.get("series")
+                fields = dict(study)
+                if isinstance(series, list):
+                    fields["NumSeries"] = len(series)
+                file_url = f"{LAUNCH_PREFIX.lstrip('/')}{proxy.quote_path(launch.relative)}{query}"
+                rows.append(study_list.row(fields, file_url))
+        local = self.options.viewer_dist is not None and self.options.viewer_base is None
+        page = study_list.render(rows, "./" if local else self.viewer_base)
+        with self._cache_lock:
+            self._page = page
+        return page
 
     def live_config(self, local_origin: str) -> dict[str, object] | None:
         """OHIF's ``dicomweb`` source on the proxied server as seen from ``local_origin``
@@ -203,7 +237,7 @@ class Server:
             return answer
 
         if self.options.viewer_dist is not None:
-            for path, needle in (("/", b"<html"), ("/app-config.js", b"dicomjson")):
+            for path, needle in (("/index.html", b"<html"), ("/app-config.js", b"dicomjson")):
                 answer = get(self.origin + path, f"viewer {path}")
                 if answer is not None and needle not in answer.content:
                     problems.append(f"viewer {path}: no {needle.decode()} in the answer")

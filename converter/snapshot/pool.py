@@ -46,6 +46,11 @@ _WHOLE = -2
 """Index of a study's study-level metadata request."""
 
 
+STUDY_LEVEL_REFUSED = frozenset({400, 403, 404, 405, 406, 501})
+"""Answers to a study-level metadata request that mean the server does not offer it
+(AWS HealthImaging has WADO-RS metadata at series and instance level only)."""
+
+
 @dataclass
 class _Job:
     """One study in flight: its series and their mapped metadata as they arrive."""
@@ -131,7 +136,14 @@ class StudyPool:
         """
         try:
             datasets = self.source.study_metadata(job.study.uid)
-        except ServerError:  # after its retries: a gateway timing out on a big answer...
+        except ServerError as exc:  # after its retries: a gateway timing out on a big answer...
+            if exc.status in STUDY_LEVEL_REFUSED and self.by_study:
+                self.by_study = False  # not offered (AWS HealthImaging): stop asking
+                if self.warn:
+                    self.warn(
+                        f"the server refuses study-level metadata (HTTP {exc.status}); "
+                        "every study is fetched series by series"
+                    )
             return None
         if len(datasets) != job.study.instances:
             return None

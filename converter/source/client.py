@@ -28,6 +28,7 @@ import requests
 
 from converter.errors import NotFoundError, ServerError, SignInError, UsageError, arg
 from converter.mapping.ps3_18 import first_value
+from converter.source import paging
 from converter.source.answers import check_datasets, load_json
 from converter.source.failures import excerpt, never_connected, reason, stalled_in_body, tls_message
 from converter.source.query import STUDY_INCLUDES, StudyFilter
@@ -151,6 +152,7 @@ class DicomWebSource:
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         warning = response.headers.get("Warning")
+        self._local.warning = warning  # for paging: a capped search says so here
         if warning and self.warn is not None:
             key = f"{response.url.split('?')[0]} {warning}"
             with self._lock:
@@ -296,40 +298,18 @@ class DicomWebSource:
         max_studies: int | None = None,
         repeated: set[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every matching study once, paging with ``limit``/``offset`` (PS3.18 8.3.4.4).
-
-        Stops when a page is short or empty. A server that ignores ``offset``
-        sends the same page again: that is detected, warned about, and ends the
-        paging instead of looping forever. The UIDs of other records that come
-        again (Orthanc lists a study twice when it splits it) go into ``repeated``.
-        """
-        offset = 0
-        seen: set[str] = set()
-        yielded = 0
-        while True:
-            page = self.search_studies(study_filter, limit=page_size, offset=offset)
-            uids = [first_value(r, "0020000D") for r in page]
-            fresh = [r for r, uid in zip(page, uids, strict=True) if uid not in seen]
-            if page and not fresh:
-                if self.warn is not None:
-                    self.warn(
-                        f"{self.root}/studies ignored offset={offset} (the same studies "
-                        "came back); paging stopped: some studies may be missing"
-                    )
-                return
-            for record, uid in zip(page, uids, strict=True):
-                if uid in seen:
-                    if repeated is not None:
-                        repeated.add(str(uid))
-                    continue
-                seen.add(str(uid))
-                yield record
-                yielded += 1
-                if max_studies is not None and yielded >= max_studies:
-                    return
-            if len(page) < page_size:
-                return
-            offset += len(page)
+        """Every matching study once, paging with ``limit``/``offset`` (PS3.18 8.3.4.4):
+        see :func:`converter.source.paging.iter_studies` (capped answers, refused page
+        sizes and offsets, a server that ignores ``offset``, records listed twice)."""
+        return paging.iter_studies(
+            lambda limit, offset: self.search_studies(study_filter, limit=limit, offset=offset),
+            self._more_announced,
+            self.warn,
+            f"{redact(self.root)}/studies",
+            page_size=page_size,
+            max_studies=max_studies,
+            repeated=repeated,
+        )
 
     def find_study(self, study_uid: str) -> dict[str, Any]:
         """The QIDO-RS study record of one UID, or :class:`NotFoundError`."""
@@ -345,9 +325,19 @@ class DicomWebSource:
         """QIDO-RS ``GET {root}/studies/{uid}/series``.
 
         UIDs in request paths are percent-encoded (:func:`converter.uids.quote_uid`);
-        query values (``StudyInstanceUID=``) are encoded by requests.
+        query values (``StudyInstanceUID=``) are encoded by requests. An answer capped
+        with a ``Warning`` announcing more (dcm4chee-arc) is paged on with ``offset``.
         """
-        return self._datasets(f"{self.root}/studies/{quote_uid(study_uid)}/series")
+        url = f"{self.root}/studies/{quote_uid(study_uid)}/series"
+        return paging.capped_on(
+            lambda offset: self._datasets(url, [("offset", str(offset))] if offset else None),
+            self._more_announced,
+            "0020000E",
+        )
+
+    def _more_announced(self) -> bool:
+        """Whether the last answer on this thread said it was capped (a ``Warning``)."""
+        return bool(paging.MORE_RESULTS.search(getattr(self._local, "warning", None) or ""))
 
     def series_metadata(self, study_uid: str, series_uid: str) -> list[dict[str, Any]]:
         """WADO-RS ``GET {root}/studies/{s}/series/{se}/metadata`` (PS3.18 10.4.1.1.2)."""

@@ -18,8 +18,10 @@ import requests.auth
 from converter.errors import ServerError, UsageError, arg
 from converter.source.tokens import BearerAuth, TokenFetch, TokenSource, as_token_source
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-"""Answers that say "try again later" (RFC 9110 15.6, RFC 6585 4)."""
+RETRY_STATUSES = frozenset({424, 429, 500, 502, 503, 504})
+"""Answers that say "try again later" (RFC 9110 15.6, RFC 6585 4), and 424 Failed
+Dependency (RFC 4918 11.4), which Azure's DICOM service answers when it cannot reach a
+store it depends on (its conformance statement), as busy as a 503."""
 
 
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
