@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import requests.auth
 
 from converter.errors import UsageError, arg
 from converter.folder.reader import read_folder as _read_folder
@@ -32,6 +33,7 @@ from converter.snapshot.selection import Selection, Shard, plan
 from converter.source.client import DEFAULT_TIMEOUT, DicomWebSource
 from converter.source.query import StudyFilter
 from converter.source.session import Credentials, RetryPolicy
+from converter.source.tokens import TokenFetch, TokenSource
 from converter.validate.problem import Problem
 from converter.validate.validator import validate
 
@@ -41,6 +43,8 @@ def open_server(
     *,
     session: requests.Session | None = None,
     token: str | None = None,
+    token_provider: TokenSource | TokenFetch | None = None,
+    auth: requests.auth.AuthBase | None = None,
     user: str | None = None,
     password: str | None = None,
     headers: Iterable[tuple[str, str]] = (),
@@ -52,14 +56,17 @@ def open_server(
     """A DICOMweb server to snapshot, e.g. ``http://localhost:8042/dicom-web``.
 
     Either your own ``session`` (auth, proxies, client certificates set on it) or
-    the credentials here (HTTP basic, RFC 7617; bearer token, RFC 6750; extra
-    headers) and ``verify`` (a CA bundle path, or False). ``retry`` says how often
-    and how long to ask again after a busy server's answer (429, 503, ...; default
-    5 attempts). Nothing is sent yet.
+    the credentials here (HTTP basic, RFC 7617; bearer token, RFC 6750, fixed or from
+    a ``token_provider`` asked again on a 401 and before a stated expiry, e.g.
+    :func:`~converter.source.token_command.command_token`; a requests ``auth`` such as
+    :class:`~converter.source.aws.AwsSigV4`; extra headers) and
+    ``verify`` (a CA bundle path, or False). ``retry`` says how often and how long to
+    ask again after a busy server's answer (429, 503, ...; default 5 attempts).
+    Nothing is sent yet.
     """
     credentials = None
-    if token is not None or user is not None or headers:
-        credentials = Credentials(user, password, token, tuple(headers))
+    if token is not None or user is not None or headers or token_provider or auth:
+        credentials = Credentials(user, password, token, tuple(headers), token_provider, auth)
     return DicomWebSource(
         url,
         session=session,

@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         handlers=[_StderrHandler()],
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # botocore's debug log (--aws-sigv4) shows each canonical request, session token
+    # included: never in ours.
+    logging.getLogger("botocore").setLevel(logging.INFO if debug else logging.WARNING)
     previous_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         args = build_parser().parse_args(argv)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from converter.cli.console import Ui
 from converter.errors import UsageError
@@ -24,6 +26,7 @@ from converter.snapshot.selection import Shard
 from converter.source.client import DicomWebSource
 from converter.source.query import StudyFilter
 from converter.source.session import Credentials, RetryPolicy
+from converter.source.token_command import command_token
 
 PASSWORD_ENV = "DICOMWEB2OHIF_PASSWORD"
 
@@ -51,7 +54,73 @@ def instance_urls(args: argparse.Namespace, source: DicomWebSource) -> InstanceU
     )
 
 
+def add_token_command(group: Any) -> None:
+    """``--token-command`` on a parser or argument group (``snapshot``, ``studies``, ``serve``)."""
+    group.add_argument(
+        "--token-command",
+        metavar="CMD",
+        help="command that prints a bearer token, run (without a shell) at the start, "
+        "again on a 401 and shortly before an expiry it states as JSON "
+        "(access_token/accessToken with expires_in/expires_on); the token is never "
+        "shown or written. E.g. 'gcloud auth print-access-token'",
+    )
+
+
+def _region(text: str) -> str:
+    if text and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an AWS region such as us-east-1 (put the URL first)"
+        )
+    return text
+
+
+def add_aws_sigv4(group: Any) -> None:
+    """``--aws-sigv4`` on a parser or argument group."""
+    group.add_argument(
+        "--aws-sigv4",
+        nargs="?",
+        const="",
+        type=_region,
+        metavar="REGION",
+        help="sign requests with AWS Signature Version 4 for AWS HealthImaging "
+        "(botocore's credentials: environment, ~/.aws, $AWS_PROFILE, roles); REGION "
+        "defaults to the one in the host name",
+    )
+
+
+def add_google_adc(group: Any) -> None:
+    """``--google-adc`` on a parser or argument group."""
+    group.add_argument(
+        "--google-adc",
+        action="store_true",
+        help="bearer tokens from Google application default credentials "
+        "($GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login, "
+        "or the metadata server; needs google-auth), renewed as they expire",
+    )
+
+
 def credentials_of(args: argparse.Namespace) -> Credentials:
+    command = getattr(args, "token_command", None)
+    region = getattr(args, "aws_sigv4", None)
+    if getattr(args, "google_adc", False):
+        if args.token or args.user or command or region is not None:
+            raise UsageError("give --google-adc or --token/--user/--token-command/--aws-sigv4")
+        from converter.source.google import GoogleCredentials  # google-auth only when asked
+
+        return Credentials(headers=tuple(args.header), token_provider=GoogleCredentials())
+    if region is not None:
+        if args.token or args.user or command:
+            raise UsageError("give --aws-sigv4 or --token/--user/--token-command, not both")
+        from converter.source.aws import AwsSigV4  # botocore only when asked for
+
+        return Credentials(headers=tuple(args.header), auth=AwsSigV4(region or None, url=args.url))
+    if command is not None:
+        if args.token or args.user:
+            raise UsageError("give --token-command or --token/--user, not both")
+        # Not $DICOMWEB2OHIF_TOKEN: a token left in the environment must not win.
+        return Credentials(
+            headers=tuple(args.header), token_provider=command_token(command, timeout=args.timeout)
+        )
     password = None
     if args.user:
         password = os.environ.get(PASSWORD_ENV)

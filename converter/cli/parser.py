@@ -13,7 +13,14 @@ from typing import Any, NoReturn
 
 from converter import __version__
 from converter.cli.folder import add_parser as add_folder_parser
-from converter.cli.options import PASSWORD_ENV, TOKEN_ENV, add_study_list_option
+from converter.cli.options import (
+    PASSWORD_ENV,
+    TOKEN_ENV,
+    add_aws_sigv4,
+    add_google_adc,
+    add_study_list_option,
+    add_token_command,
+)
 from converter.cli.serve import add_parser as add_serve_parser
 from converter.cli.validate import add_parser as add_validate_parser
 from converter.errors import UsageError
@@ -31,8 +38,10 @@ EXAMPLES = {
       --study-date 20200101-20201231 --wado-uri-root https://viewer.example/wado -o ct.json
   dicomweb2ohif snapshot http://localhost:8042/dicom-web -o - | jq '.studies | length'
   dicomweb2ohif snapshot https://dicom.example/dicomWeb --image-urls wadors -o frames.json
-  DICOMWEB2OHIF_PASSWORD=... dicomweb2ohif snapshot https://pacs.example/dicom-web \
+  DICOMWEB2OHIF_PASSWORD=... dicomweb2ohif snapshot https://pacs.example/dicom-web \\
       --user migrator --workers 8 --gzip -o launch-files/
+  dicomweb2ohif snapshot https://healthcare.googleapis.com/v1/projects/.../dicomWeb \\
+      --token-command 'gcloud auth print-access-token' -o launch-files/
 """,
     "studies": """examples:
   dicomweb2ohif studies http://localhost:8042/dicom-web
@@ -132,6 +141,9 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
         metavar="TOKEN",
         help=f"bearer token (better: set ${TOKEN_ENV}, kept out of shell history)",
     )
+    add_token_command(net)
+    add_aws_sigv4(net)
+    add_google_adc(net)
     net.add_argument(
         "--header",
         type=_header,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from converter.errors import SignInError
 from converter.serve import proxy
 from converter.serve.options import ServeOptions
 from converter.serve.viewer import app_config_js
@@ -269,6 +270,10 @@ class Handler(BaseHTTPRequestHandler):
             conn, response = upstream.request("GET" if unwrap else method, target, headers)
         except (OSError, http.client.HTTPException) as exc:
             self._simple(502, f"proxy: {upstream.origin} did not answer ({exc})", head)
+            return
+        except SignInError as exc:  # the token command failed: say why, never the token
+            self.app.options.warn(f"proxy: {exc}")
+            self._simple(502, f"proxy: no token for {upstream.origin} ({exc})", head)
             return
         try:
             if unwrap:

@@ -31,12 +31,14 @@ import re
 import ssl
 from base64 import b64encode
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from converter.errors import UsageError, arg
+from converter.source.aws import AwsSigV4
 from converter.source.session import redact, split_credentials
+from converter.source.tokens import TokenSource, bearer_header
 
 PREFIX = "/proxy"
 """Path under which the upstream server's paths are served."""
@@ -78,17 +80,26 @@ class Upstream:
     DICOMweb root (``/dicom-web``) and its WADO-URI root (``/wado``) are
     siblings. The URL's path, if any, is the DICOMweb root that the viewer's
     live ``dicomweb`` source uses (``dicomweb_root``; Orthanc's ``/dicom-web``
-    when the URL has none). Credentials in the URL are sent to the server and
-    never to the browser.
+    when the URL has none). Credentials in the URL, or a bearer token from
+    ``token`` (asked again after a 401, and the request sent once more), or an AWS
+    SigV4 ``signer``'s signature, are sent to the server and never to the browser.
     """
 
     origin: str
     auth: tuple[str, str] | None = None
     timeout: float = 60.0
     dicomweb_root: str = "/dicom-web"
+    token: TokenSource | None = field(default=None, compare=False, repr=False)
+    signer: AwsSigV4 | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def parse(cls, url: str, timeout: float = 60.0) -> Upstream:
+    def parse(
+        cls,
+        url: str,
+        timeout: float = 60.0,
+        token: TokenSource | None = None,
+        signer: AwsSigV4 | None = None,
+    ) -> Upstream:
         """An http(s) URL whose origin is proxied (the command line's ``--proxy URL``)."""
         try:
             clean, auth = split_credentials(url)
@@ -102,7 +113,12 @@ class Upstream:
         except ValueError as exc:
             raise UsageError(f"{arg('proxy')} {redact(url)!r} has a bad port") from exc
         root = parts.path.rstrip("/") or "/dicom-web"
-        return cls(f"{parts.scheme}://{parts.netloc}".lower(), auth, timeout, root)
+        if sum(x is not None for x in (auth, token, signer)) > 1:
+            raise UsageError(
+                f"give user:password@ in {arg('proxy')}, a token or a signer, not several"
+            )
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        return cls(origin, auth, timeout, root, token, signer)
 
     @property
     def wado_uri_root(self) -> str:
@@ -122,14 +138,34 @@ class Upstream:
     def request(
         self, method: str, target: str, headers: dict[str, str]
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        """Send one request for ``target`` (path and query); the caller closes the connection."""
+        """Send one request for ``target`` (path and query); the caller closes the connection.
+
+        With a ``token``, a 401 answer gets the token refreshed and the request sent
+        once more; a second 401 is passed on.
+        """
         sent = dict(headers)
         if self.auth:
-            token = b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode("ascii")
-            sent["Authorization"] = f"Basic {token}"
+            basic = b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode("ascii")
+            sent["Authorization"] = f"Basic {basic}"
+        if self.token is not None:
+            sent["Authorization"] = bearer_header(self.token.token())
+        if self.signer is not None:
+            sent.update(self.signer.headers(method, self.origin + target))
+        conn, response = self._send(method, target, sent)
+        if response.status != 401 or self.token is None:
+            return conn, response
+        refused = sent["Authorization"].removeprefix("Bearer ")
+        response.read()
+        conn.close()
+        sent["Authorization"] = bearer_header(self.token.refresh(refused))
+        return self._send(method, target, sent)
+
+    def _send(
+        self, method: str, target: str, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         conn = self.connection()
         try:
-            conn.request(method, target, headers=sent)
+            conn.request(method, target, headers=headers)
             return conn, conn.getresponse()
         except BaseException:
             conn.close()

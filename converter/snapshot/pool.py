@@ -21,6 +21,7 @@ from converter.errors import (
     NotFoundError,
     OutputError,
     ServerError,
+    SignInError,
     UnsafeUidError,
 )
 from converter.launch.model import Study, build_study
@@ -307,6 +308,8 @@ class StudyPool:
     ) -> None:
         try:
             result = future.result()
+        except SignInError:
+            raise  # no token: every other study would fail the same way
         except ConverterError as exc:
             if job.error is None:
                 job.error = exc
