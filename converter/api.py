@@ -19,6 +19,7 @@ from typing import Any
 import requests
 import requests.auth
 
+from converter.defaults import DEFAULT_TIMEOUT, DEFAULT_WORKERS
 from converter.errors import UsageError, arg
 from converter.folder.reader import read_folder as _read_folder
 from converter.folder.result import FolderResult
@@ -28,9 +29,9 @@ from converter.output.choose import open_output, resolve_output
 from converter.output.store import InMemory, Store
 from converter.output.study_list import PUBLIC_VIEWER, check_viewer_base
 from converter.snapshot.report import Events, SnapshotReport
-from converter.snapshot.run import DEFAULT_WORKERS, snapshot
+from converter.snapshot.run import snapshot
 from converter.snapshot.selection import Selection, Shard, plan
-from converter.source.client import DEFAULT_TIMEOUT, DicomWebSource
+from converter.source.client import DicomWebSource
 from converter.source.query import StudyFilter
 from converter.source.session import Credentials, RetryPolicy
 from converter.source.tokens import TokenFetch, TokenSource

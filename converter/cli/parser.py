@@ -12,8 +12,7 @@ import re
 from typing import Any, NoReturn
 
 from converter import __version__
-from converter.cli.folder import add_parser as add_folder_parser
-from converter.cli.options import (
+from converter.cli.arguments import (
     PASSWORD_ENV,
     TOKEN_ENV,
     add_aws_sigv4,
@@ -21,14 +20,18 @@ from converter.cli.options import (
     add_study_list_option,
     add_token_command,
 )
+from converter.cli.folder import add_parser as add_folder_parser
 from converter.cli.serve import add_parser as add_serve_parser
 from converter.cli.validate import add_parser as add_validate_parser
+from converter.defaults import (
+    DEFAULT_TIMEOUT,
+    DEFAULT_WORKERS,
+    RETRY_ATTEMPTS,
+    RETRY_BACKOFF,
+    STUDY_REQUEST_MAX,
+)
 from converter.errors import UsageError
 from converter.launch.urls import ImageUrls
-from converter.snapshot.run import DEFAULT_WORKERS
-from converter.snapshot.selection import STUDY_REQUEST_MAX
-from converter.source.client import DEFAULT_TIMEOUT
-from converter.source.session import RetryPolicy
 
 EXAMPLES = {
     "snapshot": """examples:
@@ -118,18 +121,17 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
     net.add_argument(
         "--retries",
         type=_count,
-        default=5,
+        default=RETRY_ATTEMPTS,
         metavar="N",
         help="attempts per request on busy answers and dropped connections "
-        "(default 5, exponential backoff, Retry-After respected)",
+        f"(default {RETRY_ATTEMPTS}, exponential backoff, Retry-After respected)",
     )
     net.add_argument(
         "--retry-backoff",
         type=_positive,
-        default=RetryPolicy.backoff,
+        default=RETRY_BACKOFF,
         metavar="SECONDS",
-        help="wait before the first retry, doubled for each "
-        f"next one (default {RetryPolicy.backoff:g})",
+        help=f"wait before the first retry, doubled for each next one (default {RETRY_BACKOFF:g})",
     )
     net.add_argument(
         "--user",

@@ -11,17 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from converter.cli.arguments import add_aws_sigv4, add_google_adc, add_token_command
 from converter.cli.console import Ui
-from converter.cli.options import add_aws_sigv4, add_google_adc, add_token_command
 from converter.errors import UsageError
-from converter.serve.options import ServeOptions
-from converter.serve.proxy import Upstream
-from converter.serve.server import PUBLIC_VIEWER, Server
+from converter.output.study_list import PUBLIC_VIEWER
 from converter.serve.viewer import (
     OHIF_PACKAGE,
     OHIF_VERSION,
@@ -32,8 +30,11 @@ from converter.serve.viewer import (
     check_version,
     ensure_viewer,
 )
-from converter.source.token_command import command_token
-from converter.source.tokens import TokenSource
+
+if TYPE_CHECKING:  # the server and its proxy load requests: imported when serve runs
+    from converter.serve.proxy import Upstream
+    from converter.serve.server import Server
+    from converter.source.tokens import TokenSource
 
 EXAMPLES = f"""examples:
   # the local OHIF Viewer {OHIF_VERSION}, images through a proxy to the server: open the URL
@@ -187,6 +188,9 @@ def _viewer_dist(args: argparse.Namespace, ui: Ui) -> Path | None:
 
 def _upstream(args: argparse.Namespace) -> Upstream | None:
     """``--proxy`` and how it signs in (``--token-command``, ``--aws-sigv4``)."""
+    from converter.serve.proxy import Upstream
+    from converter.source.token_command import command_token
+
     given = {
         "--token-command": args.token_command is not None,
         "--aws-sigv4": args.aws_sigv4 is not None,
@@ -215,6 +219,9 @@ def _upstream(args: argparse.Namespace) -> Upstream | None:
 
 def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``serve``; returns the exit code (Ctrl-C or SIGTERM: 0)."""
+    from converter.serve.options import ServeOptions
+    from converter.serve.server import Server
+
     upstream = _upstream(args)
     if (
         args.viewer_base

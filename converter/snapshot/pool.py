@@ -15,6 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from converter.defaults import STUDY_REQUEST_MAX
 from converter.errors import (
     ConverterError,
     MappingError,
@@ -32,10 +33,7 @@ from converter.mapping.ps3_18 import first_value
 from converter.output.store import Store
 from converter.snapshot.palette_fetch import repair_palettes
 from converter.snapshot.report import Events, SnapshotReport, StudyFailure
-from converter.snapshot.selection import (
-    STUDY_REQUEST_MAX,
-    PlannedStudy,
-)
+from converter.snapshot.selection import PlannedStudy
 from converter.snapshot.url_probe import resolve_auto
 from converter.source.client import DicomWebSource
 from converter.uids import UNSAFE, is_safe_uid, shown

@@ -10,6 +10,7 @@ Nothing here prints: problems go to ``warn`` and progress to an
 
 from __future__ import annotations
 
+from converter.defaults import DEFAULT_WORKERS
 from converter.launch.urls import AutoUrls, InstanceUrls
 from converter.mapping.mapper import Warn
 from converter.output.store import Store
@@ -21,9 +22,6 @@ from converter.snapshot.selection import (
     plan,
 )
 from converter.source.client import DicomWebSource
-
-DEFAULT_WORKERS = 4
-"""Concurrent metadata requests (chosen by measurement, see benchmarks/)."""
 
 
 def snapshot(

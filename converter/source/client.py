@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import requests
 
+from converter.defaults import DEFAULT_TIMEOUT
 from converter.errors import NotFoundError, ServerError, SignInError, UsageError, arg
 from converter.mapping.ps3_18 import first_value
 from converter.source import paging
@@ -46,10 +47,6 @@ from converter.source.session import (
 )
 from converter.source.tokens import refused_after_refresh
 from converter.uids import quote_uid
-
-DEFAULT_TIMEOUT = 60.0
-"""Seconds to wait for a connection or for the next bytes of an answer."""
-
 
 ACCEPT_JSON = {"Accept": "application/dicom+json, application/json"}
 """PS3.18 8.7.3.5 (QIDO-RS) and 10.4.1.1.2 (metadata): DICOM JSON, plain JSON as a fallback."""

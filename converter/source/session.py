@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import requests.auth
 
+from converter.defaults import RETRY_ATTEMPTS, RETRY_BACKOFF
 from converter.errors import ServerError, UsageError, arg
 from converter.source.tokens import BearerAuth, TokenFetch, TokenSource, as_token_source
 
@@ -101,8 +102,8 @@ class RetryPolicy:
     replaces the computed wait, capped at ``max_wait``.
     """
 
-    attempts: int = 5
-    backoff: float = 0.5
+    attempts: int = RETRY_ATTEMPTS
+    backoff: float = RETRY_BACKOFF
     max_wait: float = 30.0
 
     def wait(self, attempt: int, retry_after: str | None = None) -> float:
