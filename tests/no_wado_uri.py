@@ -16,9 +16,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tests.local_http import serving
 
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer"}
@@ -64,6 +65,8 @@ def no_wado_uri_server(upstream: str, wado_path: str = "/wado") -> Iterator[NoWa
     answering 404 to GET/HEAD under ``wado_path``."""
     parts = urlsplit(upstream)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+
+    state = NoWadoUri("", upstream, wado_path)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -121,18 +124,6 @@ def no_wado_uri_server(upstream: str, wado_path: str = "/wado") -> Iterator[NoWa
         def log_message(self, format: str, *args: object) -> None:  # quiet
             pass
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-
-        def handle_error(self, request: Any, client_address: Any) -> None:
-            pass  # a client that went away (a viewer cancelling a frame) is no failure
-
-    server = Server(("127.0.0.1", 0), Handler)
-    state = NoWadoUri(f"http://127.0.0.1:{server.server_address[1]}", upstream, wado_path)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as url:  # a client going away (a viewer cancelling) is no failure
+        state.origin = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -22,23 +22,11 @@ from converter.errors import OutputError
 from converter.launch.encoding import dumps, launch_file
 from converter.launch.model import Study
 from converter.output.atomic import write_atomic
-from converter.output.study_list import write_study_list
+from converter.output.study_list import INDEX_FIELDS, write_study_list
 from converter.output.targets import LocalTarget, Target
 from converter.uids import UNSAFE, is_safe_uid, shown
 
 INDEX_NAME = "index.json"
-INDEX_FIELDS = (
-    "StudyInstanceUID",
-    "PatientName",
-    "PatientID",
-    "StudyDate",
-    "StudyTime",
-    "StudyDescription",
-    "AccessionNumber",
-    "Modalities",
-    "NumSeries",
-    "NumInstances",
-)
 FLUSH_SECONDS = 2.0
 """How often the index is rewritten during a run (and always at the end)."""
 

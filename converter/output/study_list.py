@@ -32,7 +32,7 @@ from converter.output.targets import Target
 STUDY_LIST_NAME = "index.html"
 PUBLIC_VIEWER = "https://viewer.ohif.org"
 CONTENT_TYPE = "text/html; charset=utf-8"
-COLUMNS = (
+INDEX_FIELDS = (
     "StudyInstanceUID",
     "PatientName",
     "PatientID",
@@ -43,8 +43,10 @@ COLUMNS = (
     "Modalities",
     "NumSeries",
     "NumInstances",
-    "file",
 )
+"""The study fields of an ``index.json`` entry (:mod:`converter.output.store`), which the page
+shows."""
+COLUMNS = (*INDEX_FIELDS, "file")
 """The fields of the page's rows, in the order of each row's array (names once, not per row)."""
 SUFFIXES = (".json", ".json.gz")
 """A row's ``file`` is a number k for ``<uid> + SUFFIXES[k]`` (the usual names: a third
