@@ -190,9 +190,10 @@ class BearerAuth(requests.auth.AuthBase):
 
     def __init__(self, source: TokenSource) -> None:
         self.source = source
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._sent: set[str] = set()
         self._good: set[str] = set()
+        self._waiting: dict[str, int] = {}  # requests sent with a token, not yet answered
 
     def secrets(self) -> list[str]:
         """Every token sent so far (to hide in messages)."""
@@ -201,9 +202,16 @@ class BearerAuth(requests.auth.AuthBase):
 
     def _use(self, token: str) -> str:
         header = bearer_header(token)
+        value = header.removeprefix("Bearer ")
         with self._lock:
-            self._sent.add(header.removeprefix("Bearer "))
+            self._sent.add(value)
+            self._waiting[value] = self._waiting.get(value, 0) + 1
         return header
+
+    def _answered(self, token: str) -> None:
+        with self._lock:
+            self._waiting[token] = self._waiting.get(token, 1) - 1
+            self._lock.notify_all()
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = self._use(self.source.token())
@@ -211,9 +219,10 @@ class BearerAuth(requests.auth.AuthBase):
         return request
 
     def _on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        refused = _sent_token(response.request)
+        self._answered(refused)
         if response.history:
             return response
-        refused = _sent_token(response.request)
         if response.status_code != 401:
             self._worked(refused)
             return response
@@ -225,9 +234,12 @@ class BearerAuth(requests.auth.AuthBase):
             history.append(response)
             again = response.request.copy()
             again.headers["Authorization"] = fresh
-            response = response.connection.send(again, **kwargs)
-            response.request = again
             refused = fresh.removeprefix("Bearer ")
+            try:
+                response = response.connection.send(again, **kwargs)
+            finally:
+                self._answered(refused)
+            response.request = again
             if response.status_code != 401:
                 self._worked(refused)
                 break
@@ -240,8 +252,14 @@ class BearerAuth(requests.auth.AuthBase):
         with self._lock:
             self._good.add(token)
 
-    def _has_worked(self, token: str) -> bool:
+    def _has_worked(self, token: str, wait: float = 5.0) -> bool:
+        """Whether ``token`` was accepted; first waits (at most ``wait`` s) for the other
+        requests sent with it: on a busy machine they may have used it up, and been
+        answered, before this one's refusal came back."""
         with self._lock:
+            self._lock.wait_for(
+                lambda: token in self._good or self._waiting.get(token, 0) <= 0, timeout=wait
+            )
             return token in self._good
 
 
