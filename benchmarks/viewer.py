@@ -1,6 +1,6 @@
 """Viewer benchmark: OHIF opening our launch file against its own live DICOMweb source.
 
-    .venv/bin/python -m benchmarks.viewer [--rounds 5] [--ohif-version 3.13.2]
+    .venv/bin/python -m benchmarks.viewer [--rounds 7] [--ohif-version 3.13.2]
 
 The study (benchmarks/viewer_data.py: a CT of 500 slices of 512x512 and a 300-frame
 ultrasound, one study of two series) sits in a local Orthanc kept under
@@ -70,11 +70,13 @@ TIMEOUT_S = 180.0
 # Installed before every page load: records when each condition first holds.
 JS_PROBE = """(() => {
   const expected = %s;
-  const marks = window.__bench = { first: null, sets: null, ready: null, note: '' };
+  const marks = window.__bench = { app: null, first: null, sets: null, ready: null, note: '' };
+  performance.setResourceTimingBufferSize(100000);
   const tick = () => {
     try {
       const cs = window.cornerstone, s = window.services;
       if (cs && s && s.displaySetService) {
+        if (marks.app === null) marks.app = performance.now();
         const engine = cs.getRenderingEngines()[0];
         const vp = engine && engine.getViewports()[0];
         const id = vp && vp.getCurrentImageId && vp.getCurrentImageId();
@@ -101,11 +103,31 @@ JS_PROBE = """(() => {
 })();"""
 
 
+# When the last metadata request ended before the display sets were complete (the launch
+# file for a static source; QIDO-RS and WADO-RS metadata for the live one), and its bytes
+# on the wire.
+JS_METADATA = """(until) => {
+  const meta = performance.getEntriesByType('resource').filter(e => e.startTime <= until && (
+    e.name.includes('/launch/') || (e.name.includes('/proxy/dicom-web/')
+                                    && !/[/](frames|rendered|thumbnail)/.test(e.name))));
+  return { end: Math.max(0, ...meta.map(e => e.responseEnd)),
+           bytes: meta.reduce((n, e) => n + (e.encodedBodySize || 0), 0),
+           requests: meta.length };
+}"""
+
+
 @dataclass
 class Load:
+    """Milliseconds from navigation: the app's services up, the first image shown, every
+    display set complete, all ready; the metadata requests' end and bytes."""
+
+    app: float
     first: float
     sets: float
     ready: float
+    metadata_end: float
+    metadata_bytes: int
+    metadata_requests: int
 
 
 def _serve(folder: Path, proxy: str, version: str) -> subprocess.Popen[str]:
@@ -157,7 +179,16 @@ def open_once(browser: Browser, url: str) -> Load:
         while True:
             marks = viewer.page.evaluate("() => window.__bench")
             if marks and marks["ready"] is not None:
-                return Load(marks["first"], marks["sets"], marks["ready"])
+                meta = viewer.page.evaluate(JS_METADATA, marks["sets"])
+                return Load(
+                    marks["app"],
+                    marks["first"],
+                    marks["sets"],
+                    marks["ready"],
+                    meta["end"],
+                    meta["bytes"],
+                    meta["requests"],
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError(f"not ready in {TIMEOUT_S:.0f} s: {marks} {viewer.errors[:3]}")
             viewer.page.wait_for_timeout(250)
@@ -177,17 +208,33 @@ def snapshots(dicomweb_url: str) -> tuple[Path, Path]:
     return plain, packed
 
 
-def generator_bytes(files: Path) -> int | None:
-    """Bytes of OHIF's generator's launch file of the same files (None without node)."""
-    if shutil.which("node") is None or not GENERATOR.is_file():
-        return None
+@dataclass
+class Sizes:
+    """Launch-file bytes of the study: ours (plain, gzip) and OHIF's generator's (as it
+    writes it, indented, and the same document compact), None without node."""
+
+    instances: int
+    ours: int
+    ours_gzip: int
+    generator: int | None
+    generator_compact: int | None
+
+
+def sizes(plain: Path, packed: Path, files: Path) -> Sizes:
+    ours = (plain / "bench.json").stat().st_size
+    ours_gzip = next(packed.glob("*.json.gz")).stat().st_size
+    if shutil.which("node") is None:
+        return Sizes(CT_SLICES + 1, ours, ours_gzip, None, None)
     out = DATA / "launch" / "generator.json"
-    subprocess.run(
-        ["node", str(GENERATOR), str(files), str(out), "https://files.example/"],
+    done = subprocess.run(
+        ["node", str(GENERATOR), str(files), str(out), "https://files.example/dicom"],
         check=True,
         cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
-    return out.stat().st_size
+    written = json.loads(done.stdout)
+    return Sizes(CT_SLICES + 1, ours, ours_gzip, written["bytes"], written["compact"])
 
 
 def _med(values: list[float]) -> float:
@@ -196,17 +243,14 @@ def _med(values: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--ohif-version", default=OHIF_VERSION)
     args = parser.parse_args(argv)
     ensure_viewer(version=args.ohif_version)
     server, files = load_server()
     try:
         plain, packed = snapshots(server.dicomweb_url)
-        instances = CT_SLICES + 1
-        ours = (plain / "bench.json").stat().st_size
-        ours_gz = next(packed.glob("*.json.gz")).stat().st_size
-        theirs = generator_bytes(files)
+        bytes_ = sizes(plain, packed, files)
         with (
             served(plain, server.url, args.ohif_version) as static_url,
             served(packed, server.url, args.ohif_version) as gzip_url,
@@ -225,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                 browser.close()
     finally:
         server.stop()
-    report(loads, instances, ours, ours_gz, theirs, args.rounds)
+    report(loads, bytes_)
     return 0
 
 
@@ -242,43 +286,65 @@ def rounds(
             load = open_once(browser, urls[name])
             loads[name].append(load)
             log(
-                f"round {round_ + 1} {name:12s} first image {load.first / 1000:6.2f} s  "
-                f"sets {load.sets / 1000:6.2f} s  all ready {load.ready / 1000:6.2f} s"
+                f"round {round_ + 1} {name:12s} app {load.app / 1000:5.2f} s  metadata "
+                f"{load.metadata_end / 1000:5.2f} s ({load.metadata_requests} requests, "
+                f"{load.metadata_bytes} bytes)  sets {load.sets / 1000:5.2f} s  "
+                f"first image {load.first / 1000:5.2f} s  all ready {load.ready / 1000:6.2f} s"
             )
     return loads
 
 
-def report(
-    loads: dict[str, list[Load]],
-    instances: int,
-    ours: int,
-    ours_gz: int,
-    theirs: int | None,
-    count: int,
-) -> None:
-    print(f"\n{count} rounds, medians (min-max) in seconds from navigation:")
+def _spread(values: list[float]) -> str:
+    return f"{_med(values):6.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def report(loads: dict[str, list[Load]], sizes: Sizes) -> None:
+    count = len(loads["live"])
+    print(f"\n{count} rounds; seconds from navigation, median (min-max):")
+    print(
+        f"  {'':12s} {'app up':>17s} {'metadata done':>17s} {'sets complete':>17s} "
+        f"{'first image':>17s} {'all ready':>17s}"
+    )
     for name, runs in loads.items():
-        first = [r.first / 1000 for r in runs]
-        ready = [r.ready / 1000 for r in runs]
-        print(
-            f"  {name:12s} first image {_med(first):5.2f} ({min(first):.2f}-{max(first):.2f})"
-            f"  all ready {_med(ready):6.2f} ({min(ready):.2f}-{max(ready):.2f})"
-        )
-    for name in ("static", "static gzip"):
-        for what in ("first", "ready"):
+        cells = [
+            _spread([getattr(r, what) / 1000 for r in runs])
+            for what in ("app", "metadata_end", "sets", "first", "ready")
+        ]
+        print(f"  {name:12s} " + " ".join(f"{c:>17s}" for c in cells))
+    print("ratios to live, median of per-round ratios (min-max):")
+    for name in [n for n in loads if n != "live"]:
+        cells = []
+        for what in ("sets", "first", "ready"):
             ratios = [
                 getattr(a, what) / getattr(b, what)
                 for a, b in zip(loads[name], loads["live"], strict=True)
             ]
-            print(
-                f"  {name} / live, {'first image' if what == 'first' else 'all ready'}: "
-                f"{_med(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
-            )
-    print(f"launch file bytes per instance ({instances} instances):")
-    print(f"  ours            {ours / instances:8.0f}  ({ours} bytes)")
-    print(f"  ours --gzip     {ours_gz / instances:8.0f}  ({ours_gz} bytes)")
-    if theirs is not None:
-        print(f"  OHIF generator  {theirs / instances:8.0f}  ({theirs} bytes)")
+            cells.append(f"{what} {_med(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
+        after = [
+            (a.sets - a.app) / (b.sets - b.app)
+            for a, b in zip(loads[name], loads["live"], strict=True)
+        ]
+        cells.append(f"sets after app up {_med(after):.2f}x ({min(after):.2f}-{max(after):.2f})")
+        print(f"  {name:12s} " + "  ".join(cells))
+    print("metadata on the wire per page load (median):")
+    for name, runs in loads.items():
+        print(
+            f"  {name:12s} {_med([r.metadata_bytes for r in runs]):10.0f} bytes in "
+            f"{_med([r.metadata_requests for r in runs]):.0f} requests"
+        )
+    n = sizes.instances
+    print(
+        f"launch file bytes per instance ({n} instances: {CT_SLICES} CT, "
+        f"1 US of {US_FRAMES} frames):"
+    )
+    print(f"  ours                     {sizes.ours / n:7.0f}  ({sizes.ours} bytes)")
+    print(f"  ours --gzip              {sizes.ours_gzip / n:7.0f}  ({sizes.ours_gzip} bytes)")
+    if sizes.generator is not None and sizes.generator_compact is not None:
+        print(f"  OHIF generator           {sizes.generator / n:7.0f}  ({sizes.generator} bytes)")
+        print(
+            f"  OHIF generator, compact  {sizes.generator_compact / n:7.0f}  "
+            f"({sizes.generator_compact} bytes)"
+        )
 
 
 if __name__ == "__main__":
