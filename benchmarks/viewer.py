@@ -1,6 +1,6 @@
 """Viewer benchmark: OHIF opening our launch file against its own live DICOMweb source.
 
-    .venv/bin/python -m benchmarks.viewer [--rounds 7] [--ohif-version 3.13.2]
+    .venv/bin/python -m benchmarks.viewer [--rounds 7] [--ohif-version 3.13.2] [--whitelist]
 
 The study (benchmarks/viewer_data.py: a CT of 500 slices of 512x512 and a 300-frame
 ultrasound, one study of two series) sits in a local Orthanc kept under
@@ -13,7 +13,10 @@ contenders on every round, each on a fresh browser context (cold HTTP cache):
 * ``static gzip``: the ``.json.gz`` launch file, which serve sends with
   ``Content-Encoding: gzip``;
 * ``live``: ``/viewer/dicomweb?StudyInstanceUIDs=<uid>``, OHIF's own ``dicomweb``
-  source on the same Orthanc through the same proxy (serve's ``--proxy``).
+  source on the same Orthanc through the same proxy (serve's ``--proxy``);
+* with ``--whitelist``, ``whitelist``: our plain launch file with each instance's
+  metadata cut to :data:`WHITELIST` (what OHIF's generator keeps), to see whether the
+  file's size costs the viewer anything.
 
 Images come through the same proxy in every case (``dicomweb:`` Part 10 URLs for the
 launch files, WADO-RS frames for the live source), so what differs is how the viewer
@@ -21,12 +24,16 @@ gets the metadata. Times are read in the page (``performance.now()``: millisecon
 since navigation started), sampled every 20 ms by a script installed before the page
 loads, from OHIF's services alone:
 
+* **app up**: OHIF's services and cornerstone exist (the same work for every contender);
+* **metadata done**: the end of the last metadata request made before the display sets
+  were complete (Resource Timing: the launch file; QIDO-RS and WADO-RS metadata);
+* **sets complete**: every series of the study is a display set with all its images
+  (500 imageIds for the CT, 300 frames for the US);
 * **first image**: the active viewport's current imageId is decoded in cornerstone's
   cache (``JS_IMAGE_SHOWN`` of tests/e2e/ohif.py);
-* **all ready**: every series of the study is a display set with all its images
-  (500 imageIds for the CT, 300 for the US), each display set's thumbnail is drawn
-  in the study browser, and every imageId of the viewport's stack is decoded in
-  the cache (OHIF prefetches the stack it shows).
+* **all ready**: the sets complete, each display set's thumbnail drawn in the study
+  browser (an ``img`` or ``canvas`` per ``study-browser-thumbnail``), and every imageId
+  of the viewport's stack decoded in the cache (OHIF prefetches the stack it shows).
 
 It prints the median of each over the rounds, the median of per-round ratios
 static/live, the spread (min-max) and the launch-file bytes per instance, ours
@@ -45,7 +52,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,6 +215,34 @@ def snapshots(dicomweb_url: str) -> tuple[Path, Path]:
     return plain, packed
 
 
+# The instance attributes OHIF's generator writes (benchmarks/dicom_json_generator.js),
+# plus the multi-frame and cine ones the viewer reads for the ultrasound.
+WHITELIST = frozenset(
+    "Columns Rows InstanceNumber SOPClassUID AcquisitionNumber PhotometricInterpretation "
+    "BitsAllocated BitsStored PixelRepresentation SamplesPerPixel PixelSpacing HighBit "
+    "ImageOrientationPatient ImagePositionPatient FrameOfReferenceUID ImageType Modality "
+    "SOPInstanceUID SeriesInstanceUID StudyInstanceUID WindowCenter WindowWidth "
+    "RescaleIntercept RescaleSlope SeriesDate AcquisitionDate AcquisitionTime PatientWeight "
+    "NumberOfFrames FrameTime FrameIncrementPointer SequenceOfUltrasoundRegions".split()
+)
+
+
+def whitelisted(plain: Path) -> Path:
+    """``--whitelist``: our launch file with every instance's metadata cut to
+    :data:`WHITELIST` (an experiment on size alone, not a profile); its folder."""
+    folder = DATA / "launch" / "whitelist"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    document = json.loads((plain / "bench.json").read_bytes())
+    for study in document["studies"]:
+        for series in study["series"]:
+            for entry in series["instances"]:
+                entry["metadata"] = {k: v for k, v in entry["metadata"].items() if k in WHITELIST}
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    (folder / "bench.json").write_text(text, encoding="utf-8")
+    return folder
+
+
 @dataclass
 class Sizes:
     """Launch-file bytes of the study: ours (plain, gzip) and OHIF's generator's (as it
@@ -218,6 +253,7 @@ class Sizes:
     ours_gzip: int
     generator: int | None
     generator_compact: int | None
+    whitelist: int | None = None
 
 
 def sizes(plain: Path, packed: Path, files: Path) -> Sizes:
@@ -245,28 +281,35 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--ohif-version", default=OHIF_VERSION)
+    parser.add_argument(
+        "--whitelist",
+        action="store_true",
+        help="also open our launch file cut to the attributes OHIF's generator keeps",
+    )
     args = parser.parse_args(argv)
     ensure_viewer(version=args.ohif_version)
     server, files = load_server()
     try:
         plain, packed = snapshots(server.dicomweb_url)
         bytes_ = sizes(plain, packed, files)
-        with (
-            served(plain, server.url, args.ohif_version) as static_url,
-            served(packed, server.url, args.ohif_version) as gzip_url,
-            sync_playwright() as playwright,
-        ):
-            live_url = static_url.split("/viewer/", 1)[0] + (
-                f"/viewer/dicomweb?StudyInstanceUIDs={STUDY}"
-            )
-            urls = {"static": static_url, "static gzip": gzip_url, "live": live_url}
+        with ExitStack() as stack:
+            static_url = stack.enter_context(served(plain, server.url, args.ohif_version))
+            urls = {
+                "static": static_url,
+                "static gzip": stack.enter_context(served(packed, server.url, args.ohif_version)),
+                "live": static_url.split("/viewer/", 1)[0]
+                + f"/viewer/dicomweb?StudyInstanceUIDs={STUDY}",
+            }
+            if args.whitelist:
+                cut = whitelisted(plain)
+                bytes_.whitelist = (cut / "bench.json").stat().st_size
+                urls["whitelist"] = stack.enter_context(served(cut, server.url, args.ohif_version))
+            playwright = stack.enter_context(sync_playwright())
             browser = launch_browser(playwright)
-            try:
-                for url in urls.values():  # warm the server's caches and the page cache
-                    open_once(browser, url)
-                loads = rounds(browser, urls, args.rounds, lambda line: print(line, flush=True))
-            finally:
-                browser.close()
+            stack.callback(browser.close)
+            for url in urls.values():  # warm the server's caches and the page cache
+                open_once(browser, url)
+            loads = rounds(browser, urls, args.rounds, lambda line: print(line, flush=True))
     finally:
         server.stop()
     report(loads, bytes_)
@@ -326,6 +369,9 @@ def report(loads: dict[str, list[Load]], sizes: Sizes) -> None:
         ]
         cells.append(f"sets after app up {_med(after):.2f}x ({min(after):.2f}-{max(after):.2f})")
         print(f"  {name:12s} " + "  ".join(cells))
+    print("OHIF's work from the last metadata byte to the sets complete, median (min-max):")
+    for name, runs in loads.items():
+        print(f"  {name:12s} {_spread([(r.sets - r.metadata_end) / 1000 for r in runs])} s")
     print("metadata on the wire per page load (median):")
     for name, runs in loads.items():
         print(
@@ -339,6 +385,8 @@ def report(loads: dict[str, list[Load]], sizes: Sizes) -> None:
     )
     print(f"  ours                     {sizes.ours / n:7.0f}  ({sizes.ours} bytes)")
     print(f"  ours --gzip              {sizes.ours_gzip / n:7.0f}  ({sizes.ours_gzip} bytes)")
+    if sizes.whitelist is not None:
+        print(f"  ours cut to whitelist    {sizes.whitelist / n:7.0f}  ({sizes.whitelist} bytes)")
     if sizes.generator is not None and sizes.generator_compact is not None:
         print(f"  OHIF generator           {sizes.generator / n:7.0f}  ({sizes.generator} bytes)")
         print(
