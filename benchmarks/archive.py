@@ -74,7 +74,7 @@ def digests(out: Path) -> dict[str, str]:
     return {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
         for p in out.iterdir()
-        if p.name != "index.json"
+        if p.name not in ("index.json", "index.html")  # the study list: rewritten every run
     }
 
 

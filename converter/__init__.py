@@ -49,31 +49,45 @@ _EXPORTS = {
     "InputError": "converter.errors",
     "UnreadableFileError": "converter.errors",
     "PaletteError": "converter.errors",
+    "SignInError": "converter.errors",
+    "Token": "converter.source.tokens",
+    "TokenSource": "converter.source.tokens",
+    "RefreshingToken": "converter.source.tokens",
+    "command_token": "converter.source.token_command",
+    "AwsSigV4": "converter.source.aws",
+    "GoogleCredentials": "converter.source.google",
 }
 
 __all__ = [
+    "AwsSigV4",
     "ConverterError",
     "Credentials",
     "DicomWebSource",
     "Duplicate",
     "Events",
     "FolderResult",
+    "GoogleCredentials",
     "InputError",
     "MappingError",
     "NotFoundError",
     "OutputError",
     "PaletteError",
     "Problem",
+    "RefreshingToken",
     "RetryPolicy",
     "ServerError",
     "Shard",
+    "SignInError",
     "Skipped",
     "SnapshotReport",
     "StudyFailure",
+    "Token",
+    "TokenSource",
     "UnreadableFileError",
     "UnsafeUidError",
     "UsageError",
     "__version__",
+    "command_token",
     "load_launch_file",
     "map_dataset",
     "map_datasets",
@@ -94,6 +108,7 @@ if TYPE_CHECKING:
         OutputError,
         PaletteError,
         ServerError,
+        SignInError,
         UnreadableFileError,
         UnsafeUidError,
         UsageError,
@@ -102,8 +117,12 @@ if TYPE_CHECKING:
     from converter.mapping.mapper import map_dataset, map_datasets
     from converter.snapshot.report import Events, SnapshotReport, StudyFailure
     from converter.snapshot.selection import Shard
+    from converter.source.aws import AwsSigV4
     from converter.source.client import DicomWebSource
+    from converter.source.google import GoogleCredentials
     from converter.source.session import Credentials, RetryPolicy
+    from converter.source.token_command import command_token
+    from converter.source.tokens import RefreshingToken, Token, TokenSource
     from converter.validate.problem import Problem
     from converter.validate.validator import load_launch_file, parse_launch_file
 

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import requests.auth
 
+from converter.defaults import DEFAULT_TIMEOUT, DEFAULT_WORKERS
 from converter.errors import UsageError, arg
 from converter.folder.reader import read_folder as _read_folder
 from converter.folder.result import FolderResult
@@ -25,12 +27,14 @@ from converter.launch.urls import choose_urls
 from converter.mapping.mapper import Warn
 from converter.output.choose import open_output, resolve_output
 from converter.output.store import InMemory, Store
+from converter.output.study_list import PUBLIC_VIEWER, check_viewer_base
 from converter.snapshot.report import Events, SnapshotReport
-from converter.snapshot.run import DEFAULT_WORKERS, snapshot
+from converter.snapshot.run import snapshot
 from converter.snapshot.selection import Selection, Shard, plan
-from converter.source.client import DEFAULT_TIMEOUT, DicomWebSource
+from converter.source.client import DicomWebSource
 from converter.source.query import StudyFilter
 from converter.source.session import Credentials, RetryPolicy
+from converter.source.tokens import TokenFetch, TokenSource
 from converter.validate.problem import Problem
 from converter.validate.validator import validate
 
@@ -40,6 +44,8 @@ def open_server(
     *,
     session: requests.Session | None = None,
     token: str | None = None,
+    token_provider: TokenSource | TokenFetch | None = None,
+    auth: requests.auth.AuthBase | None = None,
     user: str | None = None,
     password: str | None = None,
     headers: Iterable[tuple[str, str]] = (),
@@ -51,14 +57,17 @@ def open_server(
     """A DICOMweb server to snapshot, e.g. ``http://localhost:8042/dicom-web``.
 
     Either your own ``session`` (auth, proxies, client certificates set on it) or
-    the credentials here (HTTP basic, RFC 7617; bearer token, RFC 6750; extra
-    headers) and ``verify`` (a CA bundle path, or False). ``retry`` says how often
-    and how long to ask again after a busy server's answer (429, 503, ...; default
-    5 attempts). Nothing is sent yet.
+    the credentials here (HTTP basic, RFC 7617; bearer token, RFC 6750, fixed or from
+    a ``token_provider`` asked again on a 401 and before a stated expiry, e.g.
+    :func:`~converter.source.token_command.command_token`; a requests ``auth`` such as
+    :class:`~converter.source.aws.AwsSigV4`; extra headers) and
+    ``verify`` (a CA bundle path, or False). ``retry`` says how often and how long to
+    ask again after a busy server's answer (429, 503, ...; default 5 attempts).
+    Nothing is sent yet.
     """
     credentials = None
-    if token is not None or user is not None or headers:
-        credentials = Credentials(user, password, token, tuple(headers))
+    if token is not None or user is not None or headers or token_provider or auth:
+        credentials = Credentials(user, password, token, tuple(headers), token_provider, auth)
     return DicomWebSource(
         url,
         session=session,
@@ -84,9 +93,11 @@ def snapshot_server(
     url_template: str | None = None,
     document_url_template: str | None = None,
     wado_uri_root: str | None = None,
+    image_urls: str = "auto",
     gzip: bool = False,
     force: bool = False,
     indent: int | None = None,
+    viewer_base: str | None = PUBLIC_VIEWER,
     keep_private: bool = False,
     workers: int = DEFAULT_WORKERS,
     session: requests.Session | None = None,
@@ -110,11 +121,18 @@ def snapshot_server(
         ``accession_number``; else every study. At most ``limit`` of them.
     shard:
         ``"K/N"`` or a :class:`Shard`: this run takes part K of N (folder output).
-    url_template, document_url_template, wado_uri_root:
-        Where a viewer fetches each object (default: the server's WADO-URI,
-        PS3.18 9; a template has ``{study}``, ``{series}``, ``{instance}``).
+    url_template, document_url_template, wado_uri_root, image_urls:
+        Where a viewer fetches each object: a template (``{study}``, ``{series}``,
+        ``{instance}``), or the server's WADO-URI (PS3.18 9) at ``wado_uri_root`` or
+        beside the root; else ``image_urls``: ``"wadouri"``, ``"wadors"`` (WADO-RS
+        frame URLs, PS3.18 10.4, for servers without WADO-URI) or ``"auto"`` (the
+        default: WADO-URI if the server answers it for one instance, else WADO-RS,
+        warned).
     gzip, indent:
         ``.json.gz`` files in a folder; indented JSON.
+    viewer_base:
+        The OHIF Viewer that a folder's study list page (``index.html`` beside
+        ``index.json``) opens studies in; None writes no page (nor does a shard).
     keep_private:
         Keep private (odd-group) elements under their tag.
     workers:
@@ -156,7 +174,8 @@ def snapshot_server(
         chosen,
     )
     target = None if output is None else resolve_output(output, gzip=gzip, sharded=chosen.count > 1)
-    urls = choose_urls(source.root, url_template, document_url_template, wado_uri_root)
+    page_viewer = check_viewer_base(viewer_base) if viewer_base and chosen.count == 1 else None
+    urls = choose_urls(source.root, url_template, document_url_template, wado_uri_root, image_urls)
     planned = plan(source, selection)
     order = [s.uid for s in planned]
     store: Store
@@ -172,6 +191,7 @@ def snapshot_server(
             indent=indent,
             index_name=chosen.index_name,
             owns=chosen.owns,
+            study_list=page_viewer,
             warn=warn,
         )
     report = snapshot(

@@ -123,3 +123,9 @@ class UnreadableFileError(InputError):
 
 class PaletteError(ConverterError):
     """A palette colour lookup table cannot be put into the form OHIF reads (PS3.3 C.7.9)."""
+
+
+class SignInError(ConverterError):
+    """No usable bearer token: the command or callable that gives one failed, or the
+    server refused a token fresh from it. Stops a whole run (every request would fail);
+    the message never shows a token."""

@@ -26,9 +26,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from tests.local_http import serving
 
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 
@@ -78,7 +80,7 @@ class Behaviour:
     wado_uri: bool = True
     """A WADO-URI service (``wado`` next to the root); without one, it answers 404. A
     snapshot reads metadata only, so the launch file is the same either way; the viewer
-    needs ``--image-urls wadors|auto`` (issue 14) to show such a server's images."""
+    gets WADO-RS frame URLs from ``snapshot``'s default ``--image-urls auto``."""
 
 
 # -- presets, each from its documentation ------------------------------------------
@@ -355,18 +357,9 @@ def cloud_server(upstream: str, behaviour: Behaviour) -> Iterator[CloudServer]:
         def log_message(self, format: str, *args: object) -> None:  # quiet
             return
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-
-    server = Server(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _upstream_path(path: str, root: str) -> str:

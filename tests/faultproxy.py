@@ -33,9 +33,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from enum import Enum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.local_http import serving
 
 
 class Fault(Enum):
@@ -215,7 +217,6 @@ def fault_proxy(
     host, port = target.hostname or "127.0.0.1", target.port or 80
     if host not in ("127.0.0.1", "localhost"):
         raise ValueError("the fault proxy only forwards to loopback")
-    scheme = "https" if tls is not None else "http"
     state = FaultProxy(
         url="",
         upstream=upstream,
@@ -367,22 +368,6 @@ def fault_proxy(
         def log_message(self, format: str, *args: object) -> None:  # quiet
             return
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-
-        def handle_error(self, request: Any, client_address: Any) -> None:
-            return  # a client that hung up mid-answer is part of the game
-
-    server = Server(("127.0.0.1", 0), Handler)
-    if tls is not None:
-        server.socket = tls.wrap_socket(
-            server.socket, server_side=True, do_handshake_on_connect=False
-        )
-    state.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, tls) as url:  # a client hanging up mid-answer is part of the game
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

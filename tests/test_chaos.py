@@ -78,7 +78,11 @@ def snapshot(
 
 
 def study_files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != "index.json"}
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(folder.iterdir())
+        if p.name not in ("index.json", "index.html")
+    }
 
 
 def index(folder: Path) -> dict[str, dict[str, Any]]:

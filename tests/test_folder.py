@@ -32,6 +32,7 @@ from tests.folder_runs import (
     sop_names,
 )
 from tests.realworld import realworld_files
+from tests.test_study_list import study_list_rows
 
 # --- data ---------------------------------------------------------------------------
 
@@ -352,7 +353,9 @@ class TestOutputs:
             == 0
         )
         index = read_json(target / "index.json")
-        files = sorted(p.name for p in target.iterdir() if p.name != "index.json")
+        files = sorted(
+            p.name for p in target.iterdir() if p.name not in ("index.json", "index.html")
+        )
         assert files == sorted(e["file"] for e in index["studies"])
         assert len(files) == 3 and all(f.endswith(".json.gz") for f in files)
         for name in files:
@@ -380,7 +383,9 @@ class TestOutputs:
             p.rsplit("/", 1)[1] for p in fs.ls("/dicomweb2ohif-folder-test", detail=False)
         )
         study = json.loads(fs.cat("/dicomweb2ohif-folder-test/index.json"))["studies"][0]
-        assert names == sorted(["index.json", study["file"]])
+        assert names == sorted(["index.html", "index.json", study["file"]])
+        page = study_list_rows(fs.cat("/dicomweb2ohif-folder-test/index.html"))
+        assert [r["file"] for r in page] == [study["file"]]
         document = json.loads(fs.cat(f"/dicomweb2ohif-folder-test/{study['file']}"))
         assert validate(document) == []
 

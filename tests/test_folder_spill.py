@@ -47,7 +47,7 @@ def test_directory_output_is_the_in_memory_output(tmp_path: Path, compressed: bo
     assert parked() == before
     in_memory = read_folder(root, PREFIX)
     assert len(in_memory.studies) > 20
-    names = {p.name for p in out.iterdir()} - {"index.json"}
+    names = {p.name for p in out.iterdir()} - {"index.json", "index.html"}
     assert len(names) == len(in_memory.studies)
     for study in in_memory.studies:
         name = StudyFolder(out, compress=compressed).file_name(study.uid)

@@ -384,7 +384,7 @@ class TestInstances:
         ), line
         assert "is listed twice by the server's search; fetched once" in err
         assert sorted(p.name for p in out.iterdir()) == sorted(
-            [f"{A}.json", f"{B}.json", "index.json"]
+            [f"{A}.json", f"{B}.json", "index.html", "index.json"]
         )
 
     def test_series_listed_but_not_found_any_server(

@@ -35,7 +35,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def study_files(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name != "index.json")
+    return sorted(p.name for p in folder.iterdir() if p.name not in ("index.json", "index.html"))
 
 
 def index(folder: Path) -> dict[str, dict[str, Any]]:
@@ -406,6 +406,7 @@ class TestHostileServer:
         assert "not safe in a file name, a request path or a query" in err and "'../../x'" in err
         assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [
             "1.2.9.json",
+            "index.html",
             "index.json",
         ]
         assert not any("x" in r and ".." in r for r in server.requests)

@@ -95,6 +95,7 @@ def test_wheel_holds_the_package_its_types_marker_and_an_spdx_license(
         "converter/cli/entry.py",
         "converter/mapping/dictionary.py",
         "converter/py.typed",
+        "converter/output/study_list.html",
     } <= names
     assert not any(n.startswith(("tests/", "fixtures/", "benchmarks/")) for n in names)
     assert "License-Expression: MIT" in metadata.splitlines()

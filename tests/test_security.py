@@ -166,7 +166,9 @@ class TestNothingOutsideTheOutputFolder:
         err = capsys.readouterr().err
         assert code == 1
         files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-        assert files == sorted([f"deep/out/{good[2]}.json", "deep/out/index.json"]), files
+        assert files == sorted(
+            [f"deep/out/{good[2]}.json", "deep/out/index.html", "deep/out/index.json"]
+        ), files
         assert not any(".." in s.path or "evil" in s.path for s in proxy.served)
         assert bool(proxy.requests_to(r"/studies/[0-9.]+/metadata$")) == (not ways)
         failures = [ln for ln in err.splitlines() if ln.startswith("error: study ")]

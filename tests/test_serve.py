@@ -36,6 +36,7 @@ from converter.serve.viewer import DATA_SOURCE_NAMESPACE, app_config_js, check_d
 from fixtures.orthanc import Orthanc
 from tests.conftest import FIXTURE_DICOM
 from tests.httpfaults import Canned, fault_server
+from tests.test_study_list import study_list_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = "https://viewer.ohif.org"
@@ -214,9 +215,13 @@ class TestHttp:
         document["studies"][0]["PatientName"] = "<script>alert(1)</script>"
         (tmp_path / "evil.json").write_text(json.dumps(document))
         with running(tmp_path) as server:
-            page = http_session.get(server.origin + "/", timeout=30).text
-        assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-        assert page.count("<li>") == len(document["studies"])
+            page = http_session.get(server.origin + "/", timeout=30).content
+        assert b"<script>alert" not in page and b"\\u003cscript\\u003ealert(1)" in page
+        rows = study_list_rows(page)  # one per study of the file, each served on its own
+        assert rows[0]["PatientName"] == "<script>alert(1)</script>"
+        assert [r["file"] for r in rows] == [
+            f"launch/evil.json?study={s['StudyInstanceUID']}" for s in document["studies"]
+        ]
 
     def test_viewer_dist_is_checked(self, tmp_path: Path) -> None:
         with pytest.raises(UsageError, match="not an OHIF Viewer build"):

@@ -27,6 +27,7 @@ from converter.cli import main
 from converter.snapshot.selection import Shard
 from fixtures.orthanc import Orthanc
 from fixtures.synthetic import make_studies, study_uid
+from tests.test_study_list import study_list_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -257,10 +258,12 @@ class TestObjectStorage:
             _, err = proc.communicate(timeout=180)
             assert proc.returncode == 0, err
             assert "testing-secret" not in err
+        client = self._client(s3)
+        listed = client.list_objects_v2(Bucket="launch-files", Prefix="run1/")["Contents"]
+        assert "run1/index.html" not in {o["Key"] for o in listed}  # a shard writes no page
         merged = cli("index", url, env=s3)
         _, err = merged.communicate(timeout=60)
         assert merged.returncode == 0, err
-        client = self._client(s3)
         listed = client.list_objects_v2(Bucket="launch-files", Prefix="run1/")["Contents"]
         keys = {o["Key"].removeprefix("run1/") for o in listed}
         assert {k for k in keys if not k.startswith("index")} == set(files(unsharded))
@@ -273,6 +276,10 @@ class TestObjectStorage:
             client.get_object(Bucket="launch-files", Key="run1/index.json")["Body"].read()
         )
         assert len(index["studies"]) == 30
+        page = client.get_object(Bucket="launch-files", Key="run1/index.html")
+        assert page["ContentType"] == "text/html; charset=utf-8"
+        rows = study_list_rows(page["Body"].read())
+        assert sorted(r["file"] for r in rows) == sorted(e["file"] for e in index["studies"])
 
     def test_resume_skips_objects_already_there(self, server: Orthanc, s3: dict[str, str]) -> None:
         url = "s3://launch-files/run2/"

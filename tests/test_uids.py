@@ -254,7 +254,10 @@ class TestSnapshot:
         assert code == 0, err
         check_warnings(err)
         expected = sorted(f"{uid}.json" for uid in [*ODD_STUDIES, GOOD[0]])
-        assert sorted(p.name for p in out.iterdir() if p.name != "index.json") == expected
+        assert (
+            sorted(p.name for p in out.iterdir() if p.name not in ("index.json", "index.html"))
+            == expected
+        )
         for uid in ODD_STUDIES:
             assert (
                 json.loads((out / f"{uid}.json").read_bytes())["studies"][0]["StudyInstanceUID"]
@@ -321,7 +324,7 @@ class TestUnsafe:
             for uid in ("1.2/3", "1.2%2e3")
         ), err
         assert _failed(err) == 2
-        assert sorted(p.name for p in out.iterdir()) == [f"{HEX}.json", "index.json"]
+        assert sorted(p.name for p in out.iterdir()) == [f"{HEX}.json", "index.html", "index.json"]
         studies_asked = [s.path for s in proxy.served if "/studies/" in s.path]
         assert studies_asked and all(HEX in path for path in studies_asked), studies_asked
 
@@ -343,9 +346,9 @@ class TestFolder:
         err = capsys.readouterr().err
         assert code == 0, err
         check_warnings(err)
-        assert sorted(p.name for p in out.iterdir() if p.name != "index.json") == sorted(
-            f"{uid}.json" for uid in [*ODD_STUDIES, GOOD[0]]
-        )
+        assert sorted(
+            p.name for p in out.iterdir() if p.name not in ("index.json", "index.html")
+        ) == sorted(f"{uid}.json" for uid in [*ODD_STUDIES, GOOD[0]])
         assert main(["validate", str(out)]) == 0
 
     def test_folder_skips_a_file_with_an_unsafe_uid(
@@ -364,5 +367,6 @@ class TestFolder:
         ) in err
         assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file() and p.parent == out) == [
             f"{GOOD[0]}.json",
+            "index.html",
             "index.json",
         ]

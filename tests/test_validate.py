@@ -352,7 +352,16 @@ class TestUrls:
             (
                 "https://files.example/CT001.dcm",
                 "'https://files.example/CT001.dcm' does not start "
-                "with 'dicomweb:' (the scheme OHIF's loader reads whole Part 10 objects with)",
+                "with 'dicomweb:' (the scheme OHIF's loader reads whole Part 10 objects with) "
+                "or 'wadors:' (WADO-RS frames)",
+            ),
+            (
+                "wadors:https://pacs.example/rs/studies/1/series/2/instances/3",
+                "a wadors: URL names one frame: .../instances/<uid>/frames/<n>",
+            ),
+            (
+                "wadors:https://pacs.example/rs/studies/1/series/2/instances/3/frames/0",
+                "frame=0: frame numbers are one-based (frame=0 does not load)",
             ),
             (
                 "dicomweb:ftp://files.example/CT001.dcm",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,8 +26,10 @@ from rich.progress import (
 from rich.table import Table
 
 from converter.cli.wording import flag_worded
-from converter.snapshot.report import SnapshotReport
-from converter.snapshot.selection import PlannedStudy
+
+if TYPE_CHECKING:  # the snapshot's modules load requests: not needed to print
+    from converter.snapshot.report import SnapshotReport
+    from converter.snapshot.selection import PlannedStudy
 from converter.uids import shown
 
 

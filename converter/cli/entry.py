@@ -7,38 +7,42 @@ exit code 1 (2 for usage errors); a traceback only with ``--debug``.
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import logging
 import os
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from rich.markup import escape
 
 from converter.cli.console import Ui
-from converter.cli.folder import cmd_folder
-from converter.cli.index import cmd_index
-from converter.cli.map import cmd_map
 from converter.cli.parser import build_parser
 from converter.cli.process import interrupt_on_sigterm, restore_sigterm
-from converter.cli.serve import cmd_serve
-from converter.cli.snapshot import cmd_snapshot
-from converter.cli.studies import cmd_studies
-from converter.cli.validate import cmd_validate
 from converter.cli.wording import flag_worded
 from converter.errors import ConverterError, UsageError
 
 COMMANDS = {
-    "index": cmd_index,
-    "snapshot": cmd_snapshot,
-    "studies": cmd_studies,
-    "map": cmd_map,
-    "serve": cmd_serve,
-    "folder": cmd_folder,
-    "validate": cmd_validate,
+    "index": "converter.cli.index:cmd_index",
+    "snapshot": "converter.cli.snapshot:cmd_snapshot",
+    "studies": "converter.cli.studies:cmd_studies",
+    "map": "converter.cli.map:cmd_map",
+    "serve": "converter.cli.serve:cmd_serve",
+    "folder": "converter.cli.folder:cmd_folder",
+    "validate": "converter.cli.validate:cmd_validate",
 }
+"""Each command's function, imported when it runs: ``map`` loads no HTTP stack."""
+
+
+def _command(name: str) -> Callable[[argparse.Namespace, Ui], int]:
+    module, _, function = COMMANDS[name].partition(":")
+    found: Callable[[argparse.Namespace, Ui], int] = getattr(
+        importlib.import_module(module), function
+    )
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,12 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         handlers=[_StderrHandler()],
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # botocore's debug log (--aws-sigv4) shows each canonical request, session token
+    # included: never in ours.
+    logging.getLogger("botocore").setLevel(logging.INFO if debug else logging.WARNING)
     previous_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         args = build_parser().parse_args(argv)
         if args.command == "snapshot":
             interrupt_on_sigterm()
-        return COMMANDS[args.command](args, ui)
+        return _command(args.command)(args, ui)
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
     except UsageError as exc:

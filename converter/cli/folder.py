@@ -100,6 +100,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="N for $JOB_COMPLETION_INDEX (or $DICOMWEB2OHIF_SHARDS)",
     )
+    from converter.cli.arguments import add_study_list_option
+
+    add_study_list_option(folder)
     return folder
 
 

@@ -14,20 +14,18 @@ import sys
 import warnings
 from pathlib import Path
 
+from converter.cli.arguments import PASSWORD_ENV, TOKEN_ENV
 from converter.cli.console import Ui
 from converter.errors import UsageError
-from converter.launch.urls import InstanceUrls, choose_urls
+from converter.launch.urls import AutoUrls, InstanceUrls, choose_urls
 from converter.output.choose import Output, open_output, resolve_output
 from converter.output.store import Store
+from converter.output.study_list import PUBLIC_VIEWER, check_viewer_base
 from converter.snapshot.selection import Shard
 from converter.source.client import DicomWebSource
 from converter.source.query import StudyFilter
 from converter.source.session import Credentials, RetryPolicy
-
-PASSWORD_ENV = "DICOMWEB2OHIF_PASSWORD"
-
-
-TOKEN_ENV = "DICOMWEB2OHIF_TOKEN"
+from converter.source.token_command import command_token
 
 
 def study_filter(args: argparse.Namespace) -> StudyFilter:
@@ -39,13 +37,39 @@ def study_filter(args: argparse.Namespace) -> StudyFilter:
     )
 
 
-def instance_urls(args: argparse.Namespace, source: DicomWebSource) -> InstanceUrls:
+def instance_urls(args: argparse.Namespace, source: DicomWebSource) -> InstanceUrls | AutoUrls:
+    """The URLs ``snapshot`` writes (``auto`` is decided by the run, with one request)."""
     return choose_urls(
-        source.root, args.url_template, args.document_url_template, args.wado_uri_root
+        source.root,
+        args.url_template,
+        args.document_url_template,
+        args.wado_uri_root,
+        getattr(args, "image_urls", "auto"),
     )
 
 
 def credentials_of(args: argparse.Namespace) -> Credentials:
+    command = getattr(args, "token_command", None)
+    region = getattr(args, "aws_sigv4", None)
+    if getattr(args, "google_adc", False):
+        if args.token or args.user or command or region is not None:
+            raise UsageError("give --google-adc or --token/--user/--token-command/--aws-sigv4")
+        from converter.source.google import GoogleCredentials  # google-auth only when asked
+
+        return Credentials(headers=tuple(args.header), token_provider=GoogleCredentials())
+    if region is not None:
+        if args.token or args.user or command:
+            raise UsageError("give --aws-sigv4 or --token/--user/--token-command, not both")
+        from converter.source.aws import AwsSigV4  # botocore only when asked for
+
+        return Credentials(headers=tuple(args.header), auth=AwsSigV4(region or None, url=args.url))
+    if command is not None:
+        if args.token or args.user:
+            raise UsageError("give --token-command or --token/--user, not both")
+        # Not $DICOMWEB2OHIF_TOKEN: a token left in the environment must not win.
+        return Credentials(
+            headers=tuple(args.header), token_provider=command_token(command, timeout=args.timeout)
+        )
     password = None
     if args.user:
         password = os.environ.get(PASSWORD_ENV)
@@ -103,9 +127,20 @@ def shard_of(args: argparse.Namespace, ui: Ui) -> Shard:
     return shard
 
 
+def study_list_of(args: argparse.Namespace) -> str:
+    """The checked ``--viewer-base`` (a usage error when it is no http(s) URL or path)."""
+    return check_viewer_base(str(getattr(args, "viewer_base", None) or PUBLIC_VIEWER))
+
+
 def check_output(args: argparse.Namespace, shard: Shard) -> Output:
     """Resolve and check ``-o`` (and the options that need a folder) before any work."""
-    return resolve_output(args.output, gzip=args.gzip, sharded=shard.count > 1)
+    output = resolve_output(args.output, gzip=args.gzip, sharded=shard.count > 1)
+    if getattr(args, "viewer_base", None) and output.kind != "folder":
+        raise UsageError(
+            "--viewer-base goes with folder output (-o DIR/): it is the viewer of the "
+            "folder's study list page"
+        )
+    return output
 
 
 def open_store(
@@ -120,6 +155,7 @@ def open_store(
         indent=args.indent,
         index_name=shard.index_name,
         owns=shard.owns,
+        study_list=study_list_of(args) if shard.count == 1 else None,
         warn=ui.warn,
         sink=write_stdout,
     )

@@ -12,15 +12,26 @@ import re
 from typing import Any, NoReturn
 
 from converter import __version__
+from converter.cli.arguments import (
+    PASSWORD_ENV,
+    TOKEN_ENV,
+    add_aws_sigv4,
+    add_google_adc,
+    add_study_list_option,
+    add_token_command,
+)
 from converter.cli.folder import add_parser as add_folder_parser
-from converter.cli.options import PASSWORD_ENV, TOKEN_ENV
 from converter.cli.serve import add_parser as add_serve_parser
 from converter.cli.validate import add_parser as add_validate_parser
+from converter.defaults import (
+    DEFAULT_TIMEOUT,
+    DEFAULT_WORKERS,
+    RETRY_ATTEMPTS,
+    RETRY_BACKOFF,
+    STUDY_REQUEST_MAX,
+)
 from converter.errors import UsageError
-from converter.snapshot.run import DEFAULT_WORKERS
-from converter.snapshot.selection import STUDY_REQUEST_MAX
-from converter.source.client import DEFAULT_TIMEOUT
-from converter.source.session import RetryPolicy
+from converter.launch.urls import ImageUrls
 
 EXAMPLES = {
     "snapshot": """examples:
@@ -29,8 +40,11 @@ EXAMPLES = {
   dicomweb2ohif snapshot https://pacs.example/dicom-web --modality CT \\
       --study-date 20200101-20201231 --wado-uri-root https://viewer.example/wado -o ct.json
   dicomweb2ohif snapshot http://localhost:8042/dicom-web -o - | jq '.studies | length'
-  DICOMWEB2OHIF_PASSWORD=... dicomweb2ohif snapshot https://pacs.example/dicom-web \
+  dicomweb2ohif snapshot https://dicom.example/dicomWeb --image-urls wadors -o frames.json
+  DICOMWEB2OHIF_PASSWORD=... dicomweb2ohif snapshot https://pacs.example/dicom-web \\
       --user migrator --workers 8 --gzip -o launch-files/
+  dicomweb2ohif snapshot https://healthcare.googleapis.com/v1/projects/.../dicomWeb \\
+      --token-command 'gcloud auth print-access-token' -o launch-files/
 """,
     "studies": """examples:
   dicomweb2ohif studies http://localhost:8042/dicom-web
@@ -107,18 +121,17 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
     net.add_argument(
         "--retries",
         type=_count,
-        default=5,
+        default=RETRY_ATTEMPTS,
         metavar="N",
         help="attempts per request on busy answers and dropped connections "
-        "(default 5, exponential backoff, Retry-After respected)",
+        f"(default {RETRY_ATTEMPTS}, exponential backoff, Retry-After respected)",
     )
     net.add_argument(
         "--retry-backoff",
         type=_positive,
-        default=RetryPolicy.backoff,
+        default=RETRY_BACKOFF,
         metavar="SECONDS",
-        help="wait before the first retry, doubled for each "
-        f"next one (default {RetryPolicy.backoff:g})",
+        help=f"wait before the first retry, doubled for each next one (default {RETRY_BACKOFF:g})",
     )
     net.add_argument(
         "--user",
@@ -130,6 +143,9 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
         metavar="TOKEN",
         help=f"bearer token (better: set ${TOKEN_ENV}, kept out of shell history)",
     )
+    add_token_command(net)
+    add_aws_sigv4(net)
+    add_google_adc(net)
     net.add_argument(
         "--header",
         type=_header,
@@ -254,6 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     urls = snap.add_argument_group("instance URLs written into the file")
     urls.add_argument(
+        "--image-urls",
+        choices=[m.value for m in ImageUrls],
+        default=ImageUrls.AUTO.value,
+        help="wadouri: whole objects by WADO-URI; wadors: WADO-RS frame URLs "
+        "(.../instances/<uid>/frames/<n>) for servers without WADO-URI (Google, AWS); "
+        "auto (default): wadouri if the server answers WADO-URI for one listed instance, "
+        "else wadors (said on stderr). --wado-uri-root means wadouri",
+    )
+    urls.add_argument(
         "--wado-uri-root",
         metavar="URL",
         help="public WADO-URI root a viewer will use (default: the DICOMweb "
@@ -273,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-private", action="store_true", help="keep private tags (under their 8-hex key)"
     )
     snap.add_argument("--indent", type=int, metavar="N", help="pretty-print with N spaces")
+    add_study_list_option(snap)
 
     studies = commands.add_parser(
         "studies",
@@ -300,12 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
         "index",
         help="merge shard indexes of a folder into index.json",
         description="Merge index.json, every index-K-of-N.json and study files without an "
-        "entry into one index.json (written atomically).",
+        "entry into one index.json, and write its study list page index.html (atomically).",
         epilog="examples:\n  dicomweb2ohif index /srv/launch/\n"
         "  dicomweb2ohif index s3://bucket/launch/\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     merge.add_argument("folder", help="folder or storage URL written by snapshot -o")
+    add_study_list_option(merge)
     served = add_serve_parser(commands)
     local = [add_folder_parser(commands), add_validate_parser(commands)]
     for sub in (snap, studies, mapper, merge, served, *local):

@@ -11,16 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from converter.cli.arguments import add_aws_sigv4, add_google_adc, add_token_command
 from converter.cli.console import Ui
 from converter.errors import UsageError
-from converter.serve.options import ServeOptions
-from converter.serve.proxy import Upstream
-from converter.serve.server import PUBLIC_VIEWER, Server
+from converter.output.study_list import PUBLIC_VIEWER
 from converter.serve.viewer import (
     OHIF_PACKAGE,
     OHIF_VERSION,
@@ -32,11 +31,19 @@ from converter.serve.viewer import (
     ensure_viewer,
 )
 
+if TYPE_CHECKING:  # the server and its proxy load requests: imported when serve runs
+    from converter.serve.proxy import Upstream
+    from converter.serve.server import Server
+    from converter.source.tokens import TokenSource
+
 EXAMPLES = f"""examples:
   # the local OHIF Viewer {OHIF_VERSION}, images through a proxy to the server: open the URL
   dicomweb2ohif serve out/ --viewer --proxy http://127.0.0.1:8042
   # a remote server, credentials kept on this side
   dicomweb2ohif serve snapshot.json --viewer --proxy https://user:pw@pacs.example
+  # a cloud server: the proxy signs each request with a token, renewed as needed
+  dicomweb2ohif serve out/ --viewer --proxy https://dicom.example/dicom-web \\
+      --token-command 'gcloud auth print-access-token'
   # the same in the newest OHIF pre-release
   dicomweb2ohif serve out/ --viewer-version {PROVEN_VERSIONS[-1]} --proxy http://127.0.0.1:8042
   # only the launch files, for a viewer elsewhere (CORS headers for its origin)
@@ -101,6 +108,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="reverse-proxy this server (its origin, e.g. http://127.0.0.1:8042) "
         "under /proxy/ and point the served launch files at it",
     )
+    add_token_command(serve)
+    add_aws_sigv4(serve)
+    add_google_adc(serve)
     serve.add_argument(
         "--viewer-base",
         metavar="URL",
@@ -176,9 +186,43 @@ def _viewer_dist(args: argparse.Namespace, ui: Ui) -> Path | None:
         progress.close()
 
 
+def _upstream(args: argparse.Namespace) -> Upstream | None:
+    """``--proxy`` and how it signs in (``--token-command``, ``--aws-sigv4``)."""
+    from converter.serve.proxy import Upstream
+    from converter.source.token_command import command_token
+
+    given = {
+        "--token-command": args.token_command is not None,
+        "--aws-sigv4": args.aws_sigv4 is not None,
+        "--google-adc": args.google_adc,
+    }
+    for flag in (f for f, on in given.items() if on and not args.proxy):
+        raise UsageError(f"{flag} goes with --proxy (it signs in to that server)")
+    if not args.proxy:
+        return None
+    if sum(given.values()) > 1:
+        raise UsageError(f"give one of {', '.join(given)}")
+    token: TokenSource | None = None
+    if args.token_command is not None:
+        token = command_token(args.token_command)
+    elif args.google_adc:
+        from converter.source.google import GoogleCredentials  # google-auth only when asked
+
+        token = GoogleCredentials()
+    signer = None
+    if args.aws_sigv4 is not None:
+        from converter.source.aws import AwsSigV4  # botocore only when asked for
+
+        signer = AwsSigV4(args.aws_sigv4 or None, url=args.proxy)
+    return Upstream.parse(args.proxy, token=token, signer=signer)
+
+
 def cmd_serve(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``serve``; returns the exit code (Ctrl-C or SIGTERM: 0)."""
-    upstream = Upstream.parse(args.proxy) if args.proxy else None
+    from converter.serve.options import ServeOptions
+    from converter.serve.server import Server
+
+    upstream = _upstream(args)
     if (
         args.viewer_base
         and (args.viewer or args.viewer_version or args.viewer_dist)

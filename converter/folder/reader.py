@@ -291,6 +291,7 @@ def read_folder(
     result = FolderResult([], len(files), 0)
     kept: dict[str, str] = {}
     groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    parked: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     step = max(1, len(files) // 200)
     for done, loaded in enumerate(_results(job, files, jobs), start=1):
         if progress is not None and (done % step == 0 or done == len(files)):
@@ -307,17 +308,19 @@ def read_folder(
             continue
         kept[sop] = loaded.path
         study_uid, series_uid = md["StudyInstanceUID"], md["SeriesInstanceUID"]
-        if spill is not None:  # only the identity stays in memory
+        if spill is None:
+            groups[study_uid][series_uid].append(md)
+        else:  # only the identity stays in memory
             spill.add(study_uid, series_uid, md)
-            md = {"SeriesInstanceUID": series_uid, "SOPInstanceUID": sop}
-        groups[study_uid][series_uid].append(md)
+            parked[study_uid][series_uid].append(sop)
     if not kept:
         raise InputError(
             f"no DICOM instance could be read under {root}: "
             f"{describe_skipped(result.skipped, len(files))}"
         )
     urls = FolderUrls(prefix, kept)
-    for study_uid, series in groups.items():
+    for study_uid in groups or parked:
+        series = groups[study_uid] if spill is None else _identities(parked[study_uid])
         note = nonconformant_note(study_uid, series.values())
         if note is not None:
             result.warnings[note] = [
@@ -325,7 +328,7 @@ def read_folder(
             ]
     result.instances = len(kept)
     if spill is not None:
-        result.spill, result.urls, result.study_uids = spill, urls, list(groups)
+        result.spill, result.urls, result.study_uids = spill, urls, list(parked)
         return result
     studies = [
         build_study(list(series.values()), urls, study_uid) for study_uid, series in groups.items()
@@ -333,3 +336,12 @@ def read_folder(
     result.studies = sorted(studies, key=_study_key)
     result.study_uids = [study.uid for study in result.studies]
     return result
+
+
+def _identities(by_series: Mapping[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
+    """A parked study's identity UIDs as instance metadata, for :func:`nonconformant_note`
+    (built for the moment, one study at a time)."""
+    return {
+        series: [{"SeriesInstanceUID": series, "SOPInstanceUID": sop} for sop in sops]
+        for series, sops in by_series.items()
+    }

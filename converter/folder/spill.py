@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -27,26 +28,35 @@ class Spill:
     def __init__(self, folder: Path | None = None) -> None:
         self._folder = tempfile.TemporaryDirectory(prefix="dicomweb2ohif-folder-", dir=folder)
         self._file = open(Path(self._folder.name, "metadata.pickle"), "w+b")
-        self._where: dict[str, list[tuple[str, int, int]]] = {}
+        # Per study: each record's series UID (the caller's string, shared) and, in an
+        # array of 8-byte integers, its end offset: about 16 bytes of memory a record.
+        self._series: dict[str, list[str]] = {}
+        self._ends: dict[str, array[int]] = {}
         self._end = 0
 
     def add(self, study_uid: str, series_uid: str, metadata: dict[str, Any]) -> None:
         data = pickle.dumps(metadata, protocol=pickle.HIGHEST_PROTOCOL)
         self._file.write(data)
-        self._where.setdefault(study_uid, []).append((series_uid, self._end, len(data)))
+        start = self._end
         self._end += len(data)
+        if study_uid not in self._ends:
+            self._series[study_uid], self._ends[study_uid] = [], array("q")
+        self._series[study_uid].append(series_uid)
+        self._ends[study_uid].extend((start, self._end))
 
     def study_uids(self) -> list[str]:
         """Every study, in the order its first instance was added."""
-        return list(self._where)
+        return list(self._ends)
 
     def series_of(self, study_uid: str) -> list[list[dict[str, Any]]]:
         """One study's instances read back, grouped by series in the order they were added."""
         self._file.flush()
         fd = self._file.fileno()
         groups: dict[str, list[dict[str, Any]]] = {}
-        for series_uid, offset, size in self._where[study_uid]:
-            record = pickle.loads(os.pread(fd, size, offset))
+        ends = self._ends[study_uid]
+        for n, series_uid in enumerate(self._series[study_uid]):
+            start, end = ends[2 * n], ends[2 * n + 1]
+            record = pickle.loads(os.pread(fd, end - start, start))  # our own file
             groups.setdefault(series_uid, []).append(record)
         return list(groups.values())
 

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from converter.launch.urls import (
+    EntryUrl,
     InstanceUrls,
+    entry_urls,
     frame_url,
 )
 from converter.mapping.mapper import empty_value
@@ -127,8 +129,12 @@ def _as_int(value: Any) -> int:
 FUNCTIONAL_GROUPS = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
 
 
-def frame_entries(metadata: Mapping[str, Any], url: str) -> list[Instance]:
+def frame_entries(metadata: Mapping[str, Any], url: str | EntryUrl) -> list[Instance]:
     """Entries for one instance: one per frame for multi-frame images, else one.
+
+    ``url`` is the instance's url, to which entry N adds ``frame=N``, or a function
+    giving entry N's url (N None for an instance's only entry; see
+    :func:`converter.launch.urls.entry_urls`).
 
     What OHIF Viewer 3.13.2 does with them (read in its source, measured in the
     real viewer by ``tests/e2e``):
@@ -152,22 +158,50 @@ def frame_entries(metadata: Mapping[str, Any], url: str) -> list[Instance]:
     written once per instance, so the file grows linearly with frames (OHIF
     issue #4259 is the quadratic copy of them into every entry).
     """
+    if isinstance(url, str):
+        whole = url
+        url_of: EntryUrl = lambda frame: whole if frame is None else frame_url(whole, frame)  # noqa: E731
+    else:
+        url_of = url
     frames = _as_int(metadata.get("NumberOfFrames"))
-    if frames <= 1 or metadata.get("SOPClassUID") in WHOLE_MULTIFRAME_SOP_CLASSES:
-        return [Instance(metadata, url)]
+    if frames <= 1 or reads_whole(metadata):
+        return [Instance(metadata, url_of(None))]
     per_frame = metadata.get("PerFrameFunctionalGroupsSequence")
     per_frame = per_frame if isinstance(per_frame, list) else []
     shared = metadata.get("SharedFunctionalGroupsSequence")
     shared_lifted = _lift(shared[0] if isinstance(shared, list) and shared else {})
     base = {k: v for k, v in metadata.items() if k not in FUNCTIONAL_GROUPS}
     base.update(shared_lifted)
-    entries = [Instance({**metadata, **shared_lifted}, frame_url(url, 1))]
+    entries = [Instance({**metadata, **shared_lifted}, url_of(1))]
     for frame in range(2, frames + 1):
         entry = dict(base)
         if frame <= len(per_frame):
             entry.update(_lift(per_frame[frame - 1]))
-        entries.append(Instance(entry, frame_url(url, frame)))
+        entries.append(Instance(entry, url_of(frame)))
     return entries
+
+
+def reads_whole(metadata: Mapping[str, Any]) -> bool:
+    """An object OHIF reads whole (a segmentation, an RT dose, a parametric map)."""
+    return metadata.get("SOPClassUID") in WHOLE_MULTIFRAME_SOP_CLASSES
+
+
+SEGMENTATION_SOP_CLASSES = frozenset(
+    {"1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7"}
+)
+"""Segmentation and Label Map Segmentation: read whole, but frame by frame."""
+
+
+def has_frames(metadata: Mapping[str, Any]) -> bool:
+    """An object whose frames a loader fetches one by one: an image (it has ``Rows``,
+    Type 1 in the Image Pixel module, PS3.3 C.7.6.3) that is not read whole, or a
+    segmentation, whose frames OHIF's SEG loader derives from its first frame's
+    WADO-RS URL (``.../frames/1`` -> ``.../frames/N``, read in OHIF 3.13.2; measured in
+    3.13.2 and 3.14.0-beta.6). SR, encapsulated documents, RT structure sets and
+    waveforms have none."""
+    if not metadata.get("Rows"):
+        return False
+    return not reads_whole(metadata) or metadata.get("SOPClassUID") in SEGMENTATION_SOP_CLASSES
 
 
 def _lift(group_item: Any) -> dict[str, Any]:
@@ -206,7 +240,6 @@ def build_series(
     for md in ordered:
         series_uid = str(md.get("SeriesInstanceUID", ""))
         sop_uid = str(md.get("SOPInstanceUID", ""))
-        url = urls.instance(study_uid, series_uid, sop_uid)
         document = md.get("EncapsulatedDocument")
         inline = isinstance(document, Mapping) and "InlineBinary" in document
         if not inline and (document is not None or "MIMETypeOfEncapsulatedDocument" in md):
@@ -215,7 +248,11 @@ def build_series(
             direct = urls.document(study_uid, series_uid, sop_uid)
             if direct is not None:
                 md = _with_document(md, {"DirectRetrieveURL": direct})
-        entries.extend(frame_entries(md, "dicomweb:" + url))
+        entries.extend(
+            frame_entries(
+                md, entry_urls(urls, study_uid, series_uid, sop_uid, image=has_frames(md))
+            )
+        )
     # From the first entry: for an enhanced multi-frame object that is frame 1
     # with its functional groups lifted, so SliceThickness is there too.
     return Series(_pick(entries[0].metadata, SERIES_FIELDS), tuple(entries))

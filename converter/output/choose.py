@@ -77,13 +77,15 @@ def open_output(
     indent: int | None = None,
     index_name: str = INDEX_NAME,
     owns: Callable[[str], bool] | None = None,
+    study_list: str | None = None,
     warn: Callable[[str], None] | None = None,
     sink: Callable[[bytes], None] | None = None,
 ) -> tuple[Store, str]:
     """The store for ``output`` and how to name it in messages.
 
     ``order`` is the study order of a single file; ``sink`` receives a stdout
-    output's bytes; ``index_name`` and ``owns`` make a shard's folder store.
+    output's bytes; ``index_name`` and ``owns`` make a shard's folder store;
+    ``study_list`` is the viewer a folder's ``index.html`` opens studies in (None: no page).
     """
     if output.kind != "folder":
         name = "stdout" if output.path is None else str(output.path.resolve())
@@ -99,6 +101,7 @@ def open_output(
         indent=indent,
         index_name=index_name,
         owns=owns,
+        study_list=study_list,
         warn=warn,
     )
     return store, target.description

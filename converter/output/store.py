@@ -22,21 +22,11 @@ from converter.errors import OutputError
 from converter.launch.encoding import dumps, launch_file
 from converter.launch.model import Study
 from converter.output.atomic import write_atomic
+from converter.output.study_list import INDEX_FIELDS, write_study_list
 from converter.output.targets import LocalTarget, Target
 from converter.uids import UNSAFE, is_safe_uid, shown
 
 INDEX_NAME = "index.json"
-INDEX_FIELDS = (
-    "StudyInstanceUID",
-    "PatientName",
-    "PatientID",
-    "StudyDate",
-    "StudyTime",
-    "StudyDescription",
-    "AccessionNumber",
-    "Modalities",
-    "NumInstances",
-)
 FLUSH_SECONDS = 2.0
 """How often the index is rewritten during a run (and always at the end)."""
 
@@ -133,6 +123,9 @@ class StudyFolder:
         ``index.json``, or ``index-K-of-N.json`` for shard K of N.
     owns:
         Which study UIDs belong to this run (a shard); others' files are left alone.
+    study_list:
+        The viewer base of the study list page (``index.html``, written with the
+        index when the run ends, :mod:`converter.output.study_list`); None: no page.
     warn:
         Told about index entries recovered from files (after a hard kill).
     """
@@ -146,6 +139,7 @@ class StudyFolder:
         indent: int | None = None,
         index_name: str = INDEX_NAME,
         owns: Callable[[str], bool] | None = None,
+        study_list: str | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
         if isinstance(target, Path):
@@ -156,6 +150,7 @@ class StudyFolder:
         self.indent = indent
         self.index_name = index_name
         self.owns = owns or (lambda uid: True)
+        self.study_list = study_list
         self.warn = warn
         self._dirty = False
         self.entries: dict[str, dict[str, Any]] = read_index(target, index_name, warn)
@@ -226,7 +221,8 @@ class StudyFolder:
         old = self.entries.get(study.uid)
         if old is not None and old.get("file") != name:
             self.target.remove(str(old.get("file")))
-        self.entries[study.uid] = make_entry(dict(study.fields), name, time.time())
+        fields = {**study.fields, "NumSeries": len(study.series)}
+        self.entries[study.uid] = make_entry(fields, name, time.time())
         self._dirty = True
         if time.monotonic() - self._flushed >= FLUSH_SECONDS:
             self.flush()
@@ -235,12 +231,19 @@ class StudyFolder:
     def close(self) -> int:
         if self._dirty or not self.target.exists(self.index_name):
             self.flush()
-        return 0
+        self._write_study_list()
+        return 0  # like the index, the page is not counted as launch file bytes
 
     def abort(self) -> None:
         """Index the studies completed so far, so a re-run skips them."""
         if self._dirty:
             self.flush()
+            self._write_study_list()
+
+    def _write_study_list(self) -> None:
+        """The page of the index as written (once per run: at 100,000 studies it is large)."""
+        if self.study_list is not None:
+            write_study_list(self.target, self.entries.values(), self.study_list)
 
 
 # -- index files (shared by runs, shards and the `index` command) -------------
@@ -284,7 +287,9 @@ def entry_from_file(target: Target, name: str) -> dict[str, Any] | None:
         studies = document["studies"]
         if len(studies) != 1 or studies[0]["StudyInstanceUID"] != study_uid_of(name):
             return None
-        return make_entry(studies[0], name, time.time())
+        series = studies[0].get("series")
+        fields = {**studies[0], "NumSeries": len(series) if isinstance(series, list) else None}
+        return make_entry(fields, name, time.time())
     except (ValueError, KeyError, IndexError, TypeError, EOFError, OSError):
         return None
 
@@ -319,10 +324,13 @@ def write_index(target: Target, name: str, entries: dict[str, dict[str, Any]]) -
     target.write(name, data.encode("utf-8"), content_type="application/json", content_encoding=None)
 
 
-def merge_indexes(target: Target, warn: Callable[[str], None] | None = None) -> int:
+def merge_indexes(
+    target: Target, warn: Callable[[str], None] | None = None, study_list: str | None = None
+) -> int:
     """Merge ``index.json``, every ``index-K-of-N.json`` and unindexed study files.
 
     Entries whose file is gone are dropped; the newest entry of a study wins.
+    With ``study_list`` (a viewer base), the study list page is written after it.
     Returns the number of studies in the merged ``index.json``.
     """
     names = target.names()
@@ -344,4 +352,6 @@ def merge_indexes(target: Target, warn: Callable[[str], None] | None = None) -> 
                 if warn:
                     warn(f"{file_name} had no index entry; added")
     write_index(target, INDEX_NAME, merged)
+    if study_list is not None:
+        write_study_list(target, merged.values(), study_list)
     return len(merged)

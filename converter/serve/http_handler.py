@@ -12,14 +12,14 @@ import contextlib
 import http.client
 import mimetypes
 import sys
-from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from converter.errors import SignInError
 from converter.serve import proxy
-from converter.serve.options import Link, ServeOptions
+from converter.serve.options import ServeOptions
 from converter.serve.viewer import app_config_js
 
 
@@ -31,7 +31,7 @@ class Server(Protocol):
     viewer_origin: str
     allowed_hosts: set[str]
 
-    def links(self) -> list[Link]: ...
+    def study_list_page(self) -> bytes: ...
 
     def live_config(self, local_origin: str) -> dict[str, object] | None: ...
 
@@ -227,10 +227,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._launch(unquote(path[len(LAUNCH_PREFIX) :]), query, local, head)
             elif path == proxy.PREFIX or path.startswith(proxy.PREFIX + "/"):
                 self._proxy(path[len(proxy.PREFIX) :] or "/", query, local, head)
+            elif path == "/" or (path == "/index.html" and self.app.options.viewer_dist is None):
+                self._bytes(self.app.study_list_page(), "text/html; charset=utf-8", head)
             elif self.app.options.viewer_dist is not None:
                 self._viewer(unquote(path), local, head)
-            elif path in ("/", "/index.html"):
-                self._index(head)
             else:
                 self._simple(404, f"not found: {path}", head)
         except (BrokenPipeError, ConnectionResetError):
@@ -281,20 +281,6 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._file(dist / "index.html", head)  # single-page app route
 
-    def _index(self, head: bool) -> None:
-        # Names come from the launch files: escaped, never markup.
-        rows = "".join(
-            f'<li><a href="{escape(link.url)}">{escape(link.file)}: '
-            f"{escape(link.patient_name)} {escape(link.modalities)} "
-            f"{escape(link.study_uid)}</a></li>"
-            for link in self.app.links()
-        )
-        page = (
-            f"<!doctype html><meta charset=utf-8><title>dicomweb2ohif serve</title>"
-            f"<h1>Launch files</h1><ul>{rows}</ul>"
-        ).encode()
-        self._bytes(page, "text/html; charset=utf-8", head)
-
     # --- proxy -----------------------------------------------------------------
 
     def _proxy(self, path: str, query: str, local: str, head: bool) -> None:
@@ -304,21 +290,29 @@ class Handler(BaseHTTPRequestHandler):
             return
         method = "HEAD" if head else "GET"
         document = proxy.document_query(query)
+        rendered = proxy.rendered_document_path(path, query)
         target = path + (f"?{document or query}" if (document or query) else "")
+        headers = proxy.forwarded_headers(self.headers)
+        whole = proxy.wants_single_part(path, self.headers.get("Accept", ""))
+        if document is not None:
+            headers = {"Accept": "application/dicom"}
+        elif rendered is not None:
+            target, headers = rendered, {"Accept": proxy.INSTANCE_ACCEPT}
+        elif whole:
+            headers = {"Accept": proxy.INSTANCE_ACCEPT}
+        unwrap = document is not None or rendered is not None or whole
         try:
-            conn, response = upstream.request(
-                "GET" if document else method,
-                target,
-                proxy.forwarded_headers(self.headers)
-                if not document
-                else {"Accept": "application/dicom"},
-            )
+            conn, response = upstream.request("GET" if unwrap else method, target, headers)
         except (OSError, http.client.HTTPException) as exc:
             self._simple(502, f"proxy: {upstream.origin} did not answer ({exc})", head)
             return
+        except SignInError as exc:  # the token command failed: say why, never the token
+            self.app.options.warn(f"proxy: {exc}")
+            self._simple(502, f"proxy: no token for {upstream.origin} ({exc})", head)
+            return
         try:
-            if document is not None:
-                self._document(response, head)
+            if unwrap:
+                self._document(response, head, whole=whole and rendered is None)
             else:
                 self._relay(response, upstream, local, head)
         except TimeoutError:
@@ -326,7 +320,8 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             conn.close()
 
-    def _document(self, response: Any, head: bool) -> None:
+    def _document(self, response: Any, head: bool, whole: bool = False) -> None:
+        """Answer the object's encapsulated document, or with ``whole`` the object itself."""
         if response.status != 200:
             self._simple(
                 response.status,
@@ -340,7 +335,10 @@ class Handler(BaseHTTPRequestHandler):
             self._simple(413, "proxy: the DICOM object is too large to unwrap", head)
             return
         try:
-            data, media = proxy.encapsulated_document(response.read())
+            part10 = proxy.single_part(response.read(), response.getheader("Content-Type") or "")
+            data, media = (
+                (part10, "application/dicom") if whole else proxy.encapsulated_document(part10)
+            )
         except ValueError as exc:
             self._simple(406, f"proxy: {exc}", head)
             return

@@ -129,11 +129,11 @@ def one_study(document: Any, study_uid: str) -> dict[str, Any] | None:
 
 
 def first_url(document: Any) -> str | None:
-    """The first instance URL of a launch document, without its loader prefix."""
+    """The first instance URL of a launch document, with its loader prefix."""
     for study in document.get("studies", []) if isinstance(document, dict) else []:
         for series in study.get("series", []):
             for entry in series.get("instances", []):
                 url = entry.get("url")
                 if isinstance(url, str):
-                    return url.removeprefix("dicomweb:").removeprefix("wadouri:")
+                    return url
     return None

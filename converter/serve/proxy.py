@@ -13,27 +13,37 @@ Orthanc 1.10 answers 400 to WADO-URI ``contentType=application/pdf`` (PS3.18
 9.1.2.1 allows it for Encapsulated PDF, and the writer uses it for
 ``EncapsulatedDocument.DirectRetrieveURL``), so :func:`document_query` spots such
 a request and :func:`encapsulated_document` answers it from the same object asked
-for as ``application/dicom``.
+for as ``application/dicom``. The same holds for the WADO-RS form the writer uses for
+servers without WADO-URI (``.../instances/<o>/rendered?accept=application/pdf``, PS3.18
+8.3.3.1 and 10.4.1.1.3, which Orthanc 1.10 answers 400 too): :func:`rendered_document_path`
+spots it, and the document comes from the instance asked for as one multipart
+``application/dicom`` part (PS3.18 8.6.1.2), unwrapped by :func:`single_part`; an
+instance asked for without a multipart ``Accept`` (:func:`wants_single_part`) is
+answered the same way, as its Part 10 object.
+WADO-RS frame URLs (``wadors:``) are relayed as they are, ``Accept`` included.
 """
 
 from __future__ import annotations
 
 import http.client
 import io
+import re
 import ssl
 from base64 import b64encode
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from converter.errors import UsageError, arg
+from converter.source.aws import AwsSigV4
 from converter.source.session import redact, split_credentials
+from converter.source.tokens import TokenSource, bearer_header
 
 PREFIX = "/proxy"
 """Path under which the upstream server's paths are served."""
 
-URL_SCHEMES = ("dicomweb:", "wadouri:", "")
+URL_SCHEMES = ("dicomweb:", "wadouri:", "wadors:", "")
 """Loader prefixes a launch-file URL may carry before ``http(s)://``."""
 
 HOP_BY_HOP = frozenset(
@@ -70,17 +80,26 @@ class Upstream:
     DICOMweb root (``/dicom-web``) and its WADO-URI root (``/wado``) are
     siblings. The URL's path, if any, is the DICOMweb root that the viewer's
     live ``dicomweb`` source uses (``dicomweb_root``; Orthanc's ``/dicom-web``
-    when the URL has none). Credentials in the URL are sent to the server and
-    never to the browser.
+    when the URL has none). Credentials in the URL, or a bearer token from
+    ``token`` (asked again after a 401, and the request sent once more), or an AWS
+    SigV4 ``signer``'s signature, are sent to the server and never to the browser.
     """
 
     origin: str
     auth: tuple[str, str] | None = None
     timeout: float = 60.0
     dicomweb_root: str = "/dicom-web"
+    token: TokenSource | None = field(default=None, compare=False, repr=False)
+    signer: AwsSigV4 | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def parse(cls, url: str, timeout: float = 60.0) -> Upstream:
+    def parse(
+        cls,
+        url: str,
+        timeout: float = 60.0,
+        token: TokenSource | None = None,
+        signer: AwsSigV4 | None = None,
+    ) -> Upstream:
         """An http(s) URL whose origin is proxied (the command line's ``--proxy URL``)."""
         try:
             clean, auth = split_credentials(url)
@@ -94,7 +113,12 @@ class Upstream:
         except ValueError as exc:
             raise UsageError(f"{arg('proxy')} {redact(url)!r} has a bad port") from exc
         root = parts.path.rstrip("/") or "/dicom-web"
-        return cls(f"{parts.scheme}://{parts.netloc}".lower(), auth, timeout, root)
+        if sum(x is not None for x in (auth, token, signer)) > 1:
+            raise UsageError(
+                f"give user:password@ in {arg('proxy')}, a token or a signer, not several"
+            )
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        return cls(origin, auth, timeout, root, token, signer)
 
     @property
     def wado_uri_root(self) -> str:
@@ -114,14 +138,34 @@ class Upstream:
     def request(
         self, method: str, target: str, headers: dict[str, str]
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        """Send one request for ``target`` (path and query); the caller closes the connection."""
+        """Send one request for ``target`` (path and query); the caller closes the connection.
+
+        With a ``token``, a 401 answer gets the token refreshed and the request sent
+        once more; a second 401 is passed on.
+        """
         sent = dict(headers)
         if self.auth:
-            token = b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode("ascii")
-            sent["Authorization"] = f"Basic {token}"
+            basic = b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode("ascii")
+            sent["Authorization"] = f"Basic {basic}"
+        if self.token is not None:
+            sent["Authorization"] = bearer_header(self.token.token())
+        if self.signer is not None:
+            sent.update(self.signer.headers(method, self.origin + target))
+        conn, response = self._send(method, target, sent)
+        if response.status != 401 or self.token is None:
+            return conn, response
+        refused = sent["Authorization"].removeprefix("Bearer ")
+        response.read()
+        conn.close()
+        sent["Authorization"] = bearer_header(self.token.refresh(refused))
+        return self._send(method, target, sent)
+
+    def _send(
+        self, method: str, target: str, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         conn = self.connection()
         try:
-            conn.request(method, target, headers=sent)
+            conn.request(method, target, headers=headers)
             return conn, conn.getresponse()
         except BaseException:
             conn.close()
@@ -175,6 +219,59 @@ def document_query(query: str) -> str | None:
         return None
     kept = [(k, v) for k, v in pairs if k.lower() != "contenttype"]
     return urlencode(kept, safe="./") + "&contentType=application/dicom"
+
+
+INSTANCE_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+"""What the proxy asks for when it unwraps an instance (PS3.18 10.4.1.1.1): as stored."""
+
+
+def rendered_document_path(path: str, query: str) -> str | None:
+    """For a WADO-RS rendered request for ``application/pdf`` (``.../instances/<o>/rendered``
+    with ``accept=application/pdf``), the path of the instance itself; None otherwise."""
+    head, _, last = path.rstrip("/").rpartition("/")
+    if last != "rendered" or "/instances/" not in head:
+        return None
+    accepts = [v for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() == "accept"]
+    if not any(a.split(";")[0].strip().lower() == "application/pdf" for a in accepts):
+        return None
+    return head
+
+
+INSTANCE_PATH = re.compile(r"/studies/[^/]+/series/[^/]+/instances/[^/]+/?$")
+
+
+def wants_single_part(path: str, accept: str) -> bool:
+    """A WADO-RS instance retrieve (PS3.18 10.4.1.1.1) from a client that does not ask for
+    multipart: OHIF fetches an object it reads whole (a segmentation, an RT structure set)
+    from the entry's url with the browser's ``Accept`` and parses one Part 10 body, which
+    a WADO-RS server sends only as a part of a multipart answer."""
+    return bool(INSTANCE_PATH.search(path)) and "multipart/related" not in accept.lower()
+
+
+def single_part(body: bytes, content_type: str) -> bytes:
+    """The first part of a ``multipart/related`` body (RFC 2046 5.1.1), or ``body`` itself
+    when the answer is not multipart.
+
+    Raises:
+        ValueError: a multipart answer without a boundary or whose part never ends.
+    """
+    media, _, params = content_type.partition(";")
+    if media.strip().lower() != "multipart/related":
+        return body
+    boundary = ""
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == "boundary":
+            boundary = value.strip().strip('"')
+    if not boundary:
+        raise ValueError("a multipart answer without a boundary")
+    delimiter = b"--" + boundary.encode("latin-1")
+    start = body.find(delimiter)
+    headers_end = body.find(b"\r\n\r\n", start) if start >= 0 else -1
+    end = body.find(b"\r\n" + delimiter, headers_end) if headers_end >= 0 else -1
+    if end < 0:
+        raise ValueError("a multipart answer whose first part does not end")
+    return body[headers_end + 4 : end]
 
 
 def encapsulated_document(part10: bytes) -> tuple[bytes, str]:
@@ -248,7 +345,7 @@ def instance_origins(document: Any) -> dict[str, int]:
                 url = entry.get("url") if isinstance(entry, dict) else None
                 if not isinstance(url, str):
                     continue
-                for scheme in ("dicomweb:", "wadouri:"):
+                for scheme in URL_SCHEMES[:-1]:
                     url = url.removeprefix(scheme)
                 parts = urlsplit(url)
                 key = f"{parts.scheme}://{parts.netloc}".lower() if parts.netloc else "(relative)"

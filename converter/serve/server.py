@@ -11,6 +11,11 @@ Paths served (all on ``http://127.0.0.1:PORT``):
 ``/proxy/<path>`` (``--proxy URL``)
     the server's own ``<path>``, streamed; WADO-URI ``application/pdf`` is
     answered from the DICOM object (:mod:`converter.serve.proxy`).
+``/``
+    the study list page (:mod:`converter.output.study_list`) of the served
+    studies, built on the fly: its links open the local viewer with
+    ``--viewer`` (relative to the page), else ``--viewer-base`` or the public
+    one, and name the launch files under ``/launch/``.
 ``/app-config.js`` and every other path (``--viewer``)
     the pinned OHIF Viewer build; ``app-config.js`` is the generated one with
     the ``dicomjson`` source (and, with ``--proxy``, OHIF's ``dicomweb`` source
@@ -39,6 +44,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from converter.errors import ConverterError, UsageError, arg
+from converter.output import study_list
 from converter.serve import proxy
 from converter.serve.http_handler import LAUNCH_PREFIX, LOOPBACK_HOSTS, Handler, HttpServer
 from converter.serve.launch_files import find_launch_files, first_url, one_study, read_launch
@@ -46,7 +52,10 @@ from converter.serve.options import Link, ServeOptions
 from converter.serve.viewer import LIVE_SOURCE_NAME, live_source
 from converter.uids import quote_uid
 
-PUBLIC_VIEWER = "https://viewer.ohif.org"
+PUBLIC_VIEWER = study_list.PUBLIC_VIEWER
+
+FRAME_ACCEPT = "multipart/related; type=application/octet-stream; transfer-syntax=*"
+"""What cornerstone's ``wadors`` loader asks a frame URL for (PS3.18 10.4.1.1.3)."""
 
 
 def viewer_url(viewer_base: str, launch_url: str, study_uid: str) -> str:
@@ -103,6 +112,7 @@ class Server:
         self._thread: threading.Thread | None = None
         self._cache: dict[tuple[str, str, str, bool], tuple[tuple[int, int], bytes]] = {}
         self._cache_lock = threading.Lock()
+        self._page: bytes | None = None
 
     # --- what to print ---------------------------------------------------------
 
@@ -135,6 +145,33 @@ class Server:
                     )
                 )
         return out
+
+    def study_list_page(self) -> bytes:
+        """The study list page of the served studies (built once, then kept).
+
+        A folder's own ``index.html`` is not served: its links point at the
+        viewer chosen when it was written and at files beside it, while here
+        the files are under ``/launch/`` and the viewer is this server's.
+        """
+        with self._cache_lock:
+            if self._page is not None:
+                return self._page
+        rows = []
+        for launch in self.files:
+            for study in launch.studies:
+                uid = str(study.get("StudyInstanceUID") or "")
+                query = f"?study={quote_uid(uid)}" if len(launch.studies) > 1 else ""
+                series = study.get("series")
+                fields = dict(study)
+                if isinstance(series, list):
+                    fields["NumSeries"] = len(series)
+                file_url = f"{LAUNCH_PREFIX.lstrip('/')}{proxy.quote_path(launch.relative)}{query}"
+                rows.append(study_list.row(fields, file_url))
+        local = self.options.viewer_dist is not None and self.options.viewer_base is None
+        page = study_list.render(rows, "./" if local else self.viewer_base)
+        with self._cache_lock:
+            self._page = page
+        return page
 
     def live_config(self, local_origin: str) -> dict[str, object] | None:
         """OHIF's ``dicomweb`` source on the proxied server as seen from ``local_origin``
@@ -182,15 +219,17 @@ class Server:
         """Ask the running server what a viewer would ask; one line per problem.
 
         Each launch file, the viewer's ``index.html`` and ``app-config.js``, and
-        through the proxy the first instance of each file (a Part 10 object).
+        through the proxy the first instance of each file (a Part 10 object, or for
+        a ``wadors:`` URL a multipart frame).
         """
         problems: list[str] = []
         session = requests.Session()
         session.trust_env = False  # loopback: never through an HTTP proxy
 
-        def get(url: str, what: str) -> requests.Response | None:
+        def get(url: str, what: str, accept: str | None = None) -> requests.Response | None:
+            headers = {"Accept": accept} if accept else None
             try:
-                answer = session.get(url, timeout=60, stream=True)
+                answer = session.get(url, timeout=60, stream=True, headers=headers)
             except requests.RequestException as exc:
                 problems.append(f"{what}: {exc}")
                 return None
@@ -204,7 +243,7 @@ class Server:
             return answer
 
         if self.options.viewer_dist is not None:
-            for path, needle in (("/", b"<html"), ("/app-config.js", b"dicomjson")):
+            for path, needle in (("/index.html", b"<html"), ("/app-config.js", b"dicomjson")):
                 answer = get(self.origin + path, f"viewer {path}")
                 if answer is not None and needle not in answer.content:
                     problems.append(f"viewer {path}: no {needle.decode()} in the answer")
@@ -212,18 +251,21 @@ class Server:
             answer = get(self.launch_url(launch.relative), f"launch file {launch.relative}")
             if answer is None or self.options.upstream is None:
                 continue
-            first = first_url(answer.json())
-            if first is None or not first.startswith(self.origin + proxy.PREFIX):
+            loaded = first_url(answer.json()) or ""
+            frame = loaded.startswith("wadors:")
+            first = loaded.removeprefix("wadors:").removeprefix("dicomweb:")
+            if not first.startswith(self.origin + proxy.PREFIX):
                 continue
-            image = get(first, f"{launch.relative}: first instance through the proxy")
+            what = f"{launch.relative}: first instance through the proxy"
+            image = get(first, what, FRAME_ACCEPT if frame else None)
             if image is not None:
                 head = image.raw.read(132, decode_content=True)
+                kind = image.headers.get("Content-Type", "")
                 image.close()
-                if head[128:132] != b"DICM":
-                    problems.append(
-                        f"{launch.relative}: first instance through the proxy "
-                        "is not a DICOM Part 10 object"
-                    )
+                if frame and not kind.lower().startswith("multipart/related"):
+                    problems.append(f"{what}: a frame answer that is not multipart ({kind})")
+                elif not frame and head[128:132] != b"DICM":
+                    problems.append(f"{what} is not a DICOM Part 10 object")
         return problems
 
     # --- lifecycle -------------------------------------------------------------

@@ -8,32 +8,33 @@ studies in folder mode. A study that fails is reported and skipped; the others g
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from converter.defaults import STUDY_REQUEST_MAX
 from converter.errors import (
     ConverterError,
     MappingError,
     NotFoundError,
     OutputError,
     ServerError,
+    SignInError,
     UnsafeUidError,
 )
 from converter.launch.model import Study, build_study
-from converter.launch.urls import InstanceUrls
+from converter.launch.urls import AutoUrls, InstanceUrls
 from converter.mapping.integrity import check_series, check_study, listed_series, series_not_found
 from converter.mapping.mapper import Warn, map_datasets
 from converter.mapping.ps3_18 import first_value
 from converter.output.store import Store
 from converter.snapshot.palette_fetch import repair_palettes
 from converter.snapshot.report import Events, SnapshotReport, StudyFailure
-from converter.snapshot.selection import (
-    STUDY_REQUEST_MAX,
-    PlannedStudy,
-)
+from converter.snapshot.selection import PlannedStudy
+from converter.snapshot.url_probe import resolve_auto
 from converter.source.client import DicomWebSource
 from converter.uids import UNSAFE, is_safe_uid, shown
 
@@ -69,7 +70,7 @@ class StudyPool:
     def __init__(
         self,
         source: DicomWebSource,
-        urls: InstanceUrls,
+        urls: InstanceUrls | AutoUrls,
         store: Store,
         *,
         workers: int,
@@ -81,6 +82,7 @@ class StudyPool:
         self.source = source
         self.by_study = by_study
         self.urls = urls
+        self._choosing = threading.Lock()
         self.store = store
         self.workers = workers
         self.keep_private = keep_private
@@ -188,11 +190,28 @@ class StudyPool:
             return None, 0
         try:
             check_study(groups, uid, self.warn)
-            study = build_study(groups, self.urls, study_uid=uid)
+            study = build_study(groups, self._chosen_urls(uid, groups), study_uid=uid)
             return study, self.store.write(study)
         except ConverterError as exc:
             job.error = exc
             return None, 0
+
+    def _chosen_urls(self, study_uid: str, groups: list[list[dict[str, Any]]]) -> InstanceUrls:
+        """The URLs to write; ``auto`` is decided once, on the first study's first instance."""
+        with self._choosing:
+            if isinstance(self.urls, AutoUrls):
+                first = groups[0][0]
+                self.urls = resolve_auto(
+                    self.source,
+                    self.urls,
+                    (
+                        study_uid,
+                        str(first.get("SeriesInstanceUID", "")),
+                        str(first.get("SOPInstanceUID", "")),
+                    ),
+                    self.warn,
+                )
+            return self.urls
 
     def _finish(self, job: _Job, outcome: tuple[Study | None, int] = (None, 0)) -> None:
         """Account for a study (main thread): written, or failed with its reason."""
@@ -287,6 +306,8 @@ class StudyPool:
     ) -> None:
         try:
             result = future.result()
+        except SignInError:
+            raise  # no token: every other study would fail the same way
         except ConverterError as exc:
             if job.error is None:
                 job.error = exc

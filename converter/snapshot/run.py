@@ -10,7 +10,8 @@ Nothing here prints: problems go to ``warn`` and progress to an
 
 from __future__ import annotations
 
-from converter.launch.urls import InstanceUrls
+from converter.defaults import DEFAULT_WORKERS
+from converter.launch.urls import AutoUrls, InstanceUrls
 from converter.mapping.mapper import Warn
 from converter.output.store import Store
 from converter.snapshot.pool import StudyPool
@@ -22,14 +23,11 @@ from converter.snapshot.selection import (
 )
 from converter.source.client import DicomWebSource
 
-DEFAULT_WORKERS = 4
-"""Concurrent metadata requests (chosen by measurement, see benchmarks/)."""
-
 
 def snapshot(
     source: DicomWebSource,
     selection: Selection,
-    urls: InstanceUrls,
+    urls: InstanceUrls | AutoUrls,
     store: Store,
     *,
     workers: int = DEFAULT_WORKERS,
@@ -49,6 +47,8 @@ def snapshot(
     ``by_study`` asks for each study's metadata in one request where it can
     (see :data:`STUDY_REQUEST_MAX`); by default when there are at least twice
     as many studies as workers, so that the workers still share the work.
+    :class:`~converter.launch.urls.AutoUrls` are resolved once, with the first
+    study fetched (:func:`converter.snapshot.url_probe.resolve_auto`).
     """
     planned = studies if studies is not None else plan(source, selection)
     if events:

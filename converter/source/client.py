@@ -21,11 +21,13 @@ import base64
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import requests
 
-from converter.errors import NotFoundError, ServerError, UsageError, arg
+from converter.defaults import DEFAULT_TIMEOUT
+from converter.errors import NotFoundError, ServerError, SignInError, UsageError, arg
 from converter.mapping.ps3_18 import first_value
 from converter.source import paging
 from converter.source.answers import check_datasets, load_json
@@ -35,17 +37,16 @@ from converter.source.session import (
     RETRY_STATUSES,
     Credentials,
     RetryPolicy,
-    Session,
     Transient,
+    auth_secrets,
     on_loopback,
     redact,
+    session_auth,
     split_credentials,
+    thread_session,
 )
+from converter.source.tokens import refused_after_refresh
 from converter.uids import quote_uid
-
-DEFAULT_TIMEOUT = 60.0
-"""Seconds to wait for a connection or for the next bytes of an answer."""
-
 
 ACCEPT_JSON = {"Accept": "application/dicom+json, application/json"}
 """PS3.18 8.7.3.5 (QIDO-RS) and 10.4.1.1.2 (metadata): DICOM JSON, plain JSON as a fallback."""
@@ -103,8 +104,9 @@ class DicomWebSource:
         self._own_session = session
         creds = credentials or Credentials()
         if from_url is not None and creds.user is None:
-            creds = Credentials(from_url[0], from_url[1], creds.token, creds.headers)
+            creds = replace(creds, user=from_url[0], password=from_url[1])
         self.credentials = creds
+        self._auth = session_auth(creds)
         self.timeout = timeout
         self.verify = verify
         self.retry = retry or RetryPolicy()
@@ -124,21 +126,9 @@ class DicomWebSource:
             return self._own_session
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = Session()
-            creds = self.credentials
-            if creds.user is not None:
-                session.auth = (creds.user, creds.password or "")
-            if creds.token:
-                session.headers["Authorization"] = f"Bearer {creds.token}"
-            if self._identity:
-                # Compression pays on a network; on loopback it only burns the CPU
-                # that server and client share (measured: about 5 % of the server's
-                # time and a tenth of ours on Orthanc's metadata).
-                session.headers["Accept-Encoding"] = "identity"
-            for name, value in creds.headers:  # the user's --header wins
-                session.headers[name] = value
-            session.headers["User-Agent"] = "dicomweb2ohif"
-            session.verify = self.verify
+            session = thread_session(
+                self.credentials, self.verify, identity=self._identity, auth=self._auth
+            )
             self._local.session = session
         return session
 
@@ -149,7 +139,7 @@ class DicomWebSource:
         ``Authorization`` header or password in its error page or a ``Warning``
         header; what it sends goes into messages and so into logs.
         """
-        secrets = self.credentials.secrets()
+        secrets = self.credentials.secrets() + auth_secrets(self._auth)
         if self.credentials.user is not None:
             pair = f"{self.credentials.user}:{self.credentials.password or ''}"
             secrets.append(base64.b64encode(pair.encode("utf-8")).decode("ascii"))
@@ -223,6 +213,11 @@ class DicomWebSource:
                 404: "check the DICOMweb root URL and the UIDs",
             }.get(status or 0, "")
             detail = f": {body}" if body else ""
+            if refused_after_refresh(response):
+                raise SignInError(
+                    f"HTTP 401 from {shown}: the server refused a new token from "
+                    f"{arg('token_provider')} too{detail}"
+                ) from exc
             advice = f" ({hint})" if hint else ""
             error = ServerError(
                 f"HTTP {status} from {shown}{advice}{detail}", url=shown, status=status, body=body

@@ -5,12 +5,13 @@ frame, ``frame=1..N``, PS3.3 C.7.6.6 NumberOfFrames) and an entry's ``dicomweb:`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from converter.launch.model import WHOLE_MULTIFRAME_SOP_CLASSES
+from converter.launch.model import SEGMENTATION_SOP_CLASSES, WHOLE_MULTIFRAME_SOP_CLASSES
 from converter.mapping.palette import instance_problem, throws_in_ohif
 from converter.validate.problem import Problem, json_type
 
@@ -23,6 +24,8 @@ class FrameEntry:
     path: str
     number_of_frames: Any
     sop_class: Any
+    wado_rs: bool = False
+    """A ``wadors:`` frame URL (``.../frames/N``) rather than a ``frame=N`` parameter."""
 
 
 def instance_where(md: Mapping[str, Any], parents: Mapping[str, str | None]) -> str:
@@ -67,6 +70,13 @@ def multiframe_problems(sop: str, entries: list[FrameEntry]) -> Iterator[Problem
     count = count if isinstance(count, int) and not isinstance(count, bool) else None
     numbers = [e.frame for e in entries if e.frame != 0]  # 0 is reported with its url
     if first.sop_class in WHOLE_MULTIFRAME_SOP_CLASSES:
+        if (
+            first.sop_class in SEGMENTATION_SOP_CLASSES
+            and len(entries) == 1
+            and first.wado_rs
+            and first.frame == 1
+        ):
+            return  # OHIF's SEG loader derives frames 2..N from the URL of frame 1
         for e in entries:
             if e.frame is not None:
                 yield Problem(
@@ -74,6 +84,9 @@ def multiframe_problems(sop: str, entries: list[FrameEntry]) -> Iterator[Problem
                     "a segmentation or dose object is read whole: no frame parameter",
                 )
         return
+    single = count is None or count == 1
+    if len(entries) == 1 and first.frame == 1 and single:
+        return  # one frame named as frame 1 (a WADO-RS frame URL of a single-frame image)
     if all(n is None for n in numbers):
         if count is not None and count > 1 and len(entries) == 1:
             yield Problem(
@@ -106,21 +119,32 @@ def multiframe_problems(sop: str, entries: list[FrameEntry]) -> Iterator[Problem
         yield Problem(where, f"says {count} frames, but {sop} has {len(entries)} entries")
 
 
+FRAMES_PATH = re.compile(r"/instances/[^/]+/frames/([^/]*)$")
+"""The frame of a WADO-RS frame URL (PS3.18 10.4.1.1.3): ``.../instances/<o>/frames/<N>``."""
+
+
 def url_problem(url: Any, path: str) -> tuple[int | None, list[Problem]]:
-    """The entry's frame number (None without one) and the url's problems."""
+    """The entry's frame number (None without one) and the url's problems.
+
+    ``dicomweb:`` URLs name a whole object, their frame is a ``frame=N`` parameter;
+    ``wadors:`` URLs name one frame of a WADO-RS frame retrieve, ``.../frames/N``
+    (docs/format.md, "Instance URLs").
+    """
     if url is None:
         return None, [Problem(path, "missing")]
     if not isinstance(url, str):
         return None, [Problem(path, f"expected a string, got {json_type(url)}")]
-    if not url.startswith("dicomweb:"):
+    scheme = next((s for s in ("dicomweb:", "wadors:") if url.startswith(s)), None)
+    if scheme is None:
         return None, [
             Problem(
                 path,
                 f"{url[:80]!r} does not start with 'dicomweb:' "
-                "(the scheme OHIF's loader reads whole Part 10 objects with)",
+                "(the scheme OHIF's loader reads whole Part 10 objects with) "
+                "or 'wadors:' (WADO-RS frames)",
             )
         ]
-    target = url.removeprefix("dicomweb:")
+    target = url.removeprefix(scheme)
     problems = []
     parts = urlsplit(target)
     if parts.scheme and parts.scheme not in ("http", "https"):
@@ -132,14 +156,23 @@ def url_problem(url: Any, path: str) -> tuple[int | None, list[Problem]]:
     elif parts.scheme and not parts.netloc:
         problems.append(Problem(path, "no host after the http(s) scheme"))
     elif not target:
-        problems.append(Problem(path, "no URL after 'dicomweb:'"))
+        problems.append(Problem(path, f"no URL after {scheme!r}"))
     if parts.username or parts.password:
         problems.append(Problem(path, "holds credentials, readable by every viewer"))
     if any(c.isspace() for c in target):
         problems.append(Problem(path, "holds unencoded whitespace"))
-    frames = parse_qs(parts.query, keep_blank_values=True).get("frame")
-    if frames is None:
-        return None, problems
+    if scheme == "wadors:":
+        found = FRAMES_PATH.search(parts.path)
+        if found is None:
+            problems.append(
+                Problem(path, "a wadors: URL names one frame: .../instances/<uid>/frames/<n>")
+            )
+            return None, problems
+        frames = [found.group(1)]
+    else:
+        frames = parse_qs(parts.query, keep_blank_values=True).get("frame") or []
+        if not frames:
+            return None, problems
     if len(frames) > 1:
         problems.append(Problem(path, "more than one frame parameter"))
     if not frames[0].isdigit() or int(frames[0]) < 1:

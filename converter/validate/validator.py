@@ -320,7 +320,13 @@ class _Checker:
         else:
             self.entries[key] = path
         self.frames.setdefault(sop, []).append(
-            FrameEntry(frame, path, md.get("NumberOfFrames"), md.get("SOPClassUID"))
+            FrameEntry(
+                frame,
+                path,
+                md.get("NumberOfFrames"),
+                md.get("SOPClassUID"),
+                str(entry.get("url", "")).startswith("wadors:"),
+            )
         )
 
     def _metadata(

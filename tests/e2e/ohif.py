@@ -131,6 +131,10 @@ class Viewer:
         not load never shows, and waiting out the timeout would only be slow).
         """
         self.page.goto(url)
+        self.wait_for_image()
+
+    def wait_for_image(self) -> None:
+        """Wait until the viewer on this page shows its first image (see :meth:`open`)."""
         deadline = time.monotonic() + LOAD_TIMEOUT_MS / 1000
         while not self.page.evaluate(JS_IMAGE_SHOWN):
             if self.errors:

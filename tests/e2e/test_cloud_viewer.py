@@ -5,7 +5,8 @@ Cloud Healthcare, dcm4chee-arc), refuses a page size above its cap with 400 and 
 204 past the end (Azure), caps answers with a ``Warning`` (dcm4chee-arc, scaled to two
 results) and is busy (503) on the first request for each metadata path. The launch file
 is written through it, then served with ``serve --viewer --proxy`` through the same
-proxy (WADO-URI passes through it to Orthanc). One page load: study B's three image
+proxy. Like Google it has no WADO-URI (404), so ``snapshot``'s default ``--image-urls auto``
+writes WADO-RS frame URLs, which pass through it to Orthanc. One page load: study B's three image
 series (multi-frame enhanced CT, MR, multi-frame US) are put into the viewport in turn
 and each must show its own decoded image.
 """
@@ -33,7 +34,7 @@ HARSHEST = replace(
     empty_204=True,
     results_max=2,
     busy=(503,),
-    wado_uri=True,  # Google has none: False once snapshot has --image-urls auto (issue 14)
+    wado_uri=False,  # as Google: snapshot --image-urls auto writes WADO-RS frame URLs
 )
 
 # Put display set ``uid`` into the first viewport and describe the image it then shows.
@@ -76,6 +77,9 @@ def test_harshest_server_snapshot_shows_every_image_series(
             == 0
         )
         assert 400 in server.statuses(r"/studies\?") and 503 in server.statuses("/metadata")
+        # No WADO-URI (404 to the one check): the images are WADO-RS frame URLs.
+        written = "".join(p.read_text() for p in sorted(out.glob("*.json")))
+        assert '"url":"wadors:' in written and "requestType=WADO" not in written
         with serve_process(out, server.url, ohif_version) as served:
             viewer.open(served.url(study_uid))
             sets = viewer.page.evaluate(JS_IMAGE_SETS)
