@@ -234,6 +234,70 @@ class TestHttp:
         assert answer.status_code == 405
 
 
+def _get_raw(url: str, accept_encoding: str, method: str = "GET") -> tuple[int, Any, bytes]:
+    """Status, headers and the body as sent (no content decoding)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.netloc, timeout=30)
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, target, headers={"Accept-Encoding": accept_encoding})
+        answer = conn.getresponse()
+        return answer.status, answer.headers, answer.read()
+    finally:
+        conn.close()
+
+
+class TestGzipEncoding:
+    """A ``.json.gz`` launch file goes out with ``Content-Encoding: gzip`` to a client
+    that accepts it (RFC 9110 8.4, 12.5.3), decompressed to one that does not."""
+
+    @pytest.fixture
+    def gz_dir(self, launch_dir: Path, tmp_path: Path) -> Path:
+        packed = gzip.compress((launch_dir / "all.json").read_bytes())
+        (tmp_path / "all.json.gz").write_bytes(packed)
+        shutil.copy(launch_dir / "all.json", tmp_path / "plain.json")
+        return tmp_path
+
+    @pytest.mark.orthanc
+    def test_stored_bytes_sent_as_they_are(self, gz_dir: Path) -> None:
+        stored = (gz_dir / "all.json.gz").read_bytes()
+        with running(gz_dir) as server:
+            url = server.launch_url("all.json.gz")
+            status, headers, body = _get_raw(url, "gzip, deflate, br")
+            _, head_headers, head_body = _get_raw(url, "gzip", method="HEAD")
+            _, plain_headers, plain_body = _get_raw(url, "identity")
+            _, refused_headers, refused_body = _get_raw(url, "gzip;q=0, *")
+            _, json_headers, json_body = _get_raw(server.launch_url("plain.json"), "gzip")
+        assert (status, headers["Content-Encoding"], body) == (200, "gzip", stored)
+        assert "Accept-Encoding" in headers.get_all("Vary")
+        assert head_headers["Content-Length"] == str(len(stored)) and head_body == b""
+        for other_headers, other_body in (
+            (plain_headers, plain_body),
+            (refused_headers, refused_body),
+        ):
+            assert other_headers["Content-Encoding"] is None
+            assert other_body == gzip.decompress(stored)
+        assert json_headers["Content-Encoding"] is None
+        assert json_body == (gz_dir / "plain.json").read_bytes()
+
+    @pytest.mark.orthanc
+    def test_rewritten_copy_compressed_the_same(
+        self, gz_dir: Path, launch_dir: Path, orthanc: Orthanc
+    ) -> None:
+        uid = study_uids(launch_dir)[0]
+        with running(gz_dir, upstream=Upstream.parse(orthanc.url)) as server:
+            for study in (None, uid):
+                url = server.launch_url("all.json.gz", study)
+                _, headers, body = _get_raw(url, "gzip")
+                _, _, plain = _get_raw(url, "")
+                assert headers["Content-Encoding"] == "gzip"
+                assert gzip.decompress(body) == plain
+                assert b"/proxy/wado?" in plain and orthanc.url.encode() not in plain
+            # what a browser does: requests decodes it
+            document = http_session.get(server.launch_url("all.json.gz", uid), timeout=30).json()
+        assert [s["StudyInstanceUID"] for s in document["studies"]] == [uid]
+
+
 class TestLiveSource:
     """With --proxy the app-config also holds OHIF's dicomweb source on the proxied server."""
 

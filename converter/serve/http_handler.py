@@ -36,7 +36,12 @@ class Server(Protocol):
     def live_config(self, local_origin: str) -> dict[str, object] | None: ...
 
     def launch_bytes(
-        self, path: Path, relative: str, local_origin: str, study_uid: str | None = None
+        self,
+        path: Path,
+        relative: str,
+        local_origin: str,
+        study_uid: str | None = None,
+        gzipped: bool = False,
     ) -> bytes | None: ...
 
 
@@ -54,6 +59,22 @@ _TYPES = {
     ".html": "text/html",
     ".map": "application/json",
 }
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` value (RFC 9110 12.5.3) takes ``gzip``: named (or
+    ``x-gzip``), else ``*``, with a q-value above 0."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        name = coding.strip().lower()
+        name = "gzip" if name == "x-gzip" else name
+        q = params.strip().lower()
+        try:
+            weights[name] = float(q[2:]) if q.startswith("q=") else 1.0
+        except ValueError:
+            weights[name] = 0.0
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
 def _host_name(host_header: str) -> str:
@@ -127,9 +148,18 @@ class Handler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(body)
 
-    def _bytes(self, data: bytes, content_type: str, head: bool, cache: str = "no-cache") -> None:
+    def _bytes(
+        self,
+        data: bytes,
+        content_type: str,
+        head: bool,
+        cache: str = "no-cache",
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.send_response(200)
         self.send_header("Content-Type", content_type)
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", cache)
         self._cors()
@@ -220,15 +250,20 @@ class Handler(BaseHTTPRequestHandler):
             self._simple(404, f"no launch file {relative}", head)
             return
         study = dict(parse_qsl(query)).get("study") or None
+        # A file stored gzipped goes out gzipped to a client that takes it (RFC 9110 8.4).
+        stored_gzip = relative.endswith(".gz")
+        gzipped = stored_gzip and _accepts_gzip(self.headers.get("Accept-Encoding", ""))
         try:
-            data = self.app.launch_bytes(path, relative, local, study)
+            data = self.app.launch_bytes(path, relative, local, study, gzipped)
         except (OSError, ValueError, EOFError) as exc:
             self._simple(500, f"cannot read {relative}: {exc}", head)
             return
         if data is None:
             self._simple(404, f"{relative} has no study {study}", head)
             return
-        self._bytes(data, "application/json; charset=utf-8", head)
+        headers = (("Content-Encoding", "gzip"),) if gzipped else ()
+        vary = (("Vary", "Accept-Encoding"),) if stored_gzip else ()
+        self._bytes(data, "application/json; charset=utf-8", head, headers=headers + vary)
 
     def _viewer(self, path: str, local: str, head: bool) -> None:
         if path == "/app-config.js":

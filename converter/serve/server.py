@@ -4,9 +4,10 @@ Paths served (all on ``http://127.0.0.1:PORT``):
 
 ``/launch/<file>.json``
     the launch files of the folder, with CORS headers so that a viewer on
-    another origin may read them; with ``--proxy``, the URLs that name the
-    proxied server are moved under ``/proxy/`` in the served copy
-    (:func:`converter.serve.proxy.rewrite_launch`).
+    another origin may read them (a ``.json.gz`` file is sent with
+    ``Content-Encoding: gzip`` to a client that accepts it, decompressed
+    otherwise); with ``--proxy``, the URLs that name the proxied server are
+    moved under ``/proxy/`` in the served copy (:func:`converter.serve.proxy.rewrite_launch`).
 ``/proxy/<path>`` (``--proxy URL``)
     the server's own ``<path>``, streamed; WADO-URI ``application/pdf`` is
     answered from the DICOM object (:mod:`converter.serve.proxy`).
@@ -109,7 +110,7 @@ class Server:
         self.viewer_origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.viewer_base)).lower()
         self.allowed_hosts = set(LOOPBACK_HOSTS) | {urlsplit(self.viewer_base).hostname or ""}
         self._thread: threading.Thread | None = None
-        self._cache: dict[tuple[str, str, str], tuple[tuple[int, int], bytes]] = {}
+        self._cache: dict[tuple[str, str, str, bool], tuple[tuple[int, int], bytes]] = {}
         self._cache_lock = threading.Lock()
         self._page: bytes | None = None
 
@@ -293,22 +294,35 @@ class Server:
     # --- served launch files ---------------------------------------------------
 
     def launch_bytes(
-        self, path: Path, relative: str, local_origin: str, study_uid: str | None = None
+        self,
+        path: Path,
+        relative: str,
+        local_origin: str,
+        study_uid: str | None = None,
+        gzipped: bool = False,
     ) -> bytes | None:
-        """The launch file as served: one study of it if asked, rewritten for the proxy.
+        """The launch file as served: one study of it if asked, rewritten for the proxy;
+        gzip-compressed with ``gzipped`` (a ``.json.gz`` file as stored when nothing is
+        rewritten).
 
-        Cached per file, origin and study while the file's mtime and size stay.
+        Cached per file, origin, study and encoding while the file's mtime and size stay.
         None when the file has no such study.
         """
         upstream = self.options.upstream
         stat = path.stat()
         stamp = (stat.st_mtime_ns, stat.st_size)
-        key = (relative, local_origin, study_uid or "")
+        key = (relative, local_origin, study_uid or "", gzipped)
         with self._cache_lock:
             hit = self._cache.get(key)
         if hit and hit[0] == stamp:
             return hit[1]
-        if upstream is None and not study_uid:
+        if gzipped:
+            if upstream is None and not study_uid and path.name.endswith(".gz"):
+                data: bytes | None = path.read_bytes()
+            else:
+                plain = self.launch_bytes(path, relative, local_origin, study_uid)
+                data = None if plain is None else gzip.compress(plain, compresslevel=6, mtime=0)
+        elif upstream is None and not study_uid:
             data = path.read_bytes()
             data = gzip.decompress(data) if path.name.endswith(".gz") else data
         else:
@@ -322,6 +336,8 @@ class Server:
                     document, upstream.origin, local_origin + proxy.PREFIX
                 )
             data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        if data is None:
+            return None
         with self._cache_lock:
             self._cache[key] = (stamp, data)
         return data

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,10 @@ import pydicom
 import pytest
 from PIL import Image
 
+from converter.cli import main
+from fixtures.orthanc import Orthanc
 from tests.conftest import FIXTURE_DICOM
-from tests.e2e.conftest import Served
+from tests.e2e.conftest import Served, serve_process
 from tests.e2e.ohif import LOAD_TIMEOUT_MS, Viewer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.orthanc]
@@ -251,6 +254,39 @@ class TestLiveSource:
         shown = viewer.show(0)
         assert shown["imageId"].startswith(f"wadors:{served.origin}/proxy/dicom-web/studies/")
         assert shown["count"] == 5
+        assert shown["pixelMean"] == pytest.approx(
+            float(ds.pixel_array.mean()) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+        )
+        assert viewer.errors == []
+
+
+class TestGzipServed:
+    def test_gzip_launch_file_arrives_encoded_and_shows_the_same(
+        self,
+        orthanc: Orthanc,
+        ohif_version: str,
+        ohif_dist: Path,
+        viewer: Viewer,
+        tmp_path_factory: pytest.TempPathFactory,
+    ) -> None:
+        """``snapshot --gzip -o DIR/``: serve sends the ``.json.gz`` file with
+        ``Content-Encoding: gzip``, the browser decodes it, the CT shows as from ``.json``."""
+        folder = tmp_path_factory.mktemp("gzip-launch")
+        assert main(["snapshot", orthanc.dicomweb_url, "--gzip", "-o", f"{folder}/", "-q"]) == 0
+        ds = read(CT)
+        encodings: list[str | None] = []
+        viewer.page.on(
+            "response",
+            lambda r: "/launch/" in r.url and encodings.append(r.headers.get("content-encoding")),
+        )
+        with serve_process(folder, orthanc.url, ohif_version) as served:
+            url = served.url(ds.StudyInstanceUID)
+            assert ".json.gz" in url
+            viewer.open(url)
+            shown = viewer.show(0)
+        assert encodings == ["gzip"]
+        assert shown["count"] == 5
+        assert shown["position"] == [float(v) for v in ds.ImagePositionPatient]
         assert shown["pixelMean"] == pytest.approx(
             float(ds.pixel_array.mean()) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
         )
