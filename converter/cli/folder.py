@@ -155,38 +155,41 @@ def cmd_folder(args: argparse.Namespace, ui: Ui) -> int:
     # A folder of per-study files: park the metadata on disk, one study in memory at a time.
     spill = Spill() if output.kind == "folder" else None
     try:
-        with few_collections(), _FileProgress(ui) as progress:
-            result = read_folder(
-                Path(args.path),
-                prefix,
-                keep_private=args.keep_private,
-                inline_documents=not args.no_inline_documents,
-                jobs=args.jobs,
-                exclude=path,
-                progress=progress.update,
-                spill=spill,
-            )
-        _report(ui, result)
-        owned = [uid for uid in result.study_uids if shard.owns(uid)]
-        # Every study is written: a folder's content may change under the same UIDs.
-        store, target = open_store(args, ui, shard, output, owned, force=True)
-        written = 0
-        try:
-            with few_collections():
+        # One block for reading and writing: the collector back at its defaults would scan
+        # every study held in memory (converter/cli/process.py).
+        with few_collections():
+            with _FileProgress(ui) as progress:
+                result = read_folder(
+                    Path(args.path),
+                    prefix,
+                    keep_private=args.keep_private,
+                    inline_documents=not args.no_inline_documents,
+                    jobs=args.jobs,
+                    exclude=path,
+                    progress=progress.update,
+                    spill=spill,
+                )
+            _report(ui, result)
+            owned = [uid for uid in result.study_uids if shard.owns(uid)]
+            # Every study is written: a folder's content may change under the same UIDs.
+            store, target = open_store(args, ui, shard, output, owned, force=True)
+            written = 0
+            try:
                 for study in result.iter_studies():
                     if shard.owns(study.uid):
                         written += store.write(study)
-            written += store.close()
-        except KeyboardInterrupt:
-            store.abort()
-            raise
+                written += store.close()
+            except KeyboardInterrupt:
+                store.abort()
+                raise
+            counts = (len(owned), len(result.study_uids), result.instances, result.files)
+            del result, store
     finally:
         if spill is not None:
             spill.close()
     ui.info(
-        f"wrote {len(owned)} of {len(result.study_uids)} studies, {result.instances} "
-        "instances read from "
-        f"{result.files} files ({written:,} bytes) to {target}"
+        f"wrote {counts[0]} of {counts[1]} studies, {counts[2]} instances read from "
+        f"{counts[3]} files ({written:,} bytes) to {target}"
     )
     return 0
 

@@ -34,4 +34,7 @@ def cmd_map(args: argparse.Namespace, ui: Ui) -> int:
             )
         mapped = map_datasets(datasets, keep_private=args.keep_private, warn=ui.warn)
         sys.stdout.buffer.write(dumps(mapped, indent=args.indent))
+        # Freed here, not after the collector is back to its defaults: it would first
+        # scan every one of these objects (measured: 0.3 s of the 1.3 s on 34 MiB).
+        del document, datasets, mapped
     return 0

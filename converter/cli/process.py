@@ -41,7 +41,8 @@ def few_collections() -> Iterator[None]:
     reference counting; the default thresholds make the collector rescan them
     over and over (measured: half of a snapshot's parse time, and 1.65 s of the 1.9 s
     that ``map`` took to parse 34 MiB). Restored afterwards. A process-wide setting,
-    so the CLI makes it, never the library.
+    so the CLI makes it, never the library. Free the big data inside the block: once the
+    defaults are back, the next allocations make the collector scan whatever is alive.
     """
     before = gc.get_threshold()
     gc.freeze()
