@@ -97,6 +97,8 @@ class SingleFile(InMemory):
         if not ordered:
             return 0  # every study failed: no file rather than an empty one
         data = dumps(launch_file(ordered), indent=self.indent)
+        del ordered
+        self.studies.clear()  # written: nothing holds the studies any longer
         if self.path is None:
             if self.sink is not None:
                 self.sink(data)
