@@ -5,6 +5,7 @@ starting, quieting and stopping them.
 
 from __future__ import annotations
 
+import http.client
 import ssl
 import threading
 from collections.abc import Iterator
@@ -41,3 +42,36 @@ def serving(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def relay_get(
+    handler: BaseHTTPRequestHandler,
+    host: str,
+    port: int,
+    forwarded: tuple[str, ...],
+    returned: tuple[str, ...],
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Forward ``handler``'s GET to ``host:port`` with the ``forwarded`` request headers
+    (no compression asked); the answer's status, its ``returned`` headers and its body."""
+    connection = http.client.HTTPConnection(host, port, timeout=60)
+    try:
+        sent = {k: v for k, v in handler.headers.items() if k in forwarded}
+        sent["Accept-Encoding"] = "identity"
+        connection.request("GET", handler.path, headers=sent)
+        answer = connection.getresponse()
+        body = answer.read()
+        return answer.status, [(k, v) for k, v in answer.getheaders() if k in returned], body
+    finally:
+        connection.close()
+
+
+def send_answer(
+    handler: BaseHTTPRequestHandler, status: int, headers: list[tuple[str, str]], body: bytes
+) -> None:
+    """Answer with ``status``, ``headers`` and ``body`` (its Content-Length set)."""
+    handler.send_response(status)
+    for key, value in headers:
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)

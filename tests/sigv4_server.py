@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
-import http.client
 import json
 import posixpath
 import re
@@ -25,7 +24,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from tests.local_http import serving
+from tests.local_http import relay_get, send_answer, serving
 
 _AUTH = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/"
@@ -159,27 +158,9 @@ def sigv4_proxy(
                     state.accepted += 1
             if problem:
                 body = json.dumps({"__type": "InvalidSignatureException", "message": problem})
-                self._answer(403, [("Content-Type", "application/json")], body.encode())
+                send_answer(self, 403, [("Content-Type", "application/json")], body.encode())
                 return
-            connection = http.client.HTTPConnection(host, port, timeout=60)
-            try:
-                sent = {k: v for k, v in self.headers.items() if k in _FORWARDED}
-                sent["Accept-Encoding"] = "identity"
-                connection.request("GET", self.path, headers=sent)
-                answer = connection.getresponse()
-                data = answer.read()
-                kept = [(k, v) for k, v in answer.getheaders() if k in _RETURNED]
-                self._answer(answer.status, kept, data)
-            finally:
-                connection.close()
-
-        def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-            self.send_response(status)
-            for key, value in headers:
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_answer(self, *relay_get(self, host, port, _FORWARDED, _RETURNED))
 
         def log_message(self, format: str, *args: object) -> None:  # quiet
             return

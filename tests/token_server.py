@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import os
 import re
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.local_http import serving
+from tests.local_http import relay_get, send_answer, serving
 
 ISSUER = Path(__file__).with_name("token_issuer.py")
 WRITTEN = re.compile(rb'"written": "[^"]*"')
@@ -180,32 +179,15 @@ def token_proxy(
         def do_GET(self) -> None:
             if not state.admit(self.headers.get("Authorization", ""), self.path):
                 body = json.dumps({"error": {"code": 401, "message": "invalid token"}}).encode()
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Bearer error="invalid_token"')
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                refused = [
+                    ("WWW-Authenticate", 'Bearer error="invalid_token"'),
+                    ("Content-Type", "application/json"),
+                ]
+                send_answer(self, 401, refused, body)
                 return
             if state.delay:
                 time.sleep(state.delay)
-            connection = http.client.HTTPConnection(host, port, timeout=60)
-            try:
-                sent = {k: v for k, v in self.headers.items() if k in _FORWARDED}
-                sent["Accept-Encoding"] = "identity"
-                connection.request("GET", self.path, headers=sent)
-                answer = connection.getresponse()
-                body = answer.read()
-                kept = [(k, v) for k, v in answer.getheaders() if k in _RETURNED]
-                status = answer.status
-            finally:
-                connection.close()
-            self.send_response(status)
-            for key, value in kept:
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_answer(self, *relay_get(self, host, port, _FORWARDED, _RETURNED))
 
         def log_message(self, format: str, *args: object) -> None:  # quiet
             return
